@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from xcoder.judge import Judge, JudgeJob, JudgeTest, Limits, Program, Verdict
@@ -81,6 +83,32 @@ def test_run_many_keeps_job_and_test_order(judge):
     for batch in batches:
         assert [r.index for r in batch] == [0, 1, 2]
         assert [r.verdict for r in batch] == [Verdict.AC, Verdict.WA, Verdict.AC]
+
+
+def test_prelude_binds_lcb_imports_for_stdio(judge, tmp_path):
+    """`prelude=True` gives a stdio program LiveCodeBench's import block (eval grading relies on
+    it); without it the same program fails like under `python3 prog.py`. Same in both executors."""
+    code = "q = deque(map(int, input().split()))\nq.rotate(1)\nprint(*q, gcd(12, 18), inf > 1)\n"
+    test = [JudgeTest("1 2 3\n", "3 1 2 6 True")]
+    (with_prelude,) = judge.run(Program(code), test, prelude=True)
+    (without,) = judge.run(Program(code), test)
+    assert with_prelude.verdict == Verdict.AC, with_prelude
+    assert without.verdict == Verdict.RE and "NameError" in without.stderr
+    with Judge(workers=1, executor="oneshot", cpp_cache_dir=tmp_path) as oneshot:
+        assert oneshot.run(Program(code), test, prelude=True)[0].verdict == Verdict.AC
+
+
+def test_program_environment_is_the_sandbox_environment(judge):
+    """Programs see exactly `sandbox_env()`: nothing of the host's, nor the supervisor's own
+    LD_BIND_NOW (it binds symbols once before the first fork, then is dropped)."""
+    from xcoder.judge.isolation import sandbox_env
+
+    code = "import os, json\nprint(json.dumps([dict(os.environ), os.getcwd()]))\n"
+    (res,) = judge.run(Program(code), [JudgeTest("", None)])
+    assert res.verdict == Verdict.AC, res
+    env, cwd = json.loads(res.stdout)
+    assert env.pop("PWD") == cwd  # as a shell sets it
+    assert env == sandbox_env()
 
 
 def test_bad_requests_are_errors(judge):

@@ -170,3 +170,37 @@ def test_kernel_attack_surface_is_filtered(judge):
     )
     res = _run(judge, code, expected="-1 1\n-1 1\n-1 1")
     assert res.verdict == Verdict.AC, res
+
+
+def test_nothing_a_test_leaves_in_tmp_reaches_the_next(judge):
+    """/tmp is writable (as on any machine) but wiped between tests; every test of this program
+    must find it clean, whichever worker runs it."""
+    code = (
+        "import os\nprint(sorted(n for n in os.listdir('/tmp') if n != 'run'))\n"
+        "open('/tmp/leak.txt', 'w').write('state')\nos.makedirs('/tmp/dir/sub', exist_ok=True)\n"
+        "open('/tmp/dir/sub/f', 'w').write('x')\n"
+    )
+    before = set(os.listdir("/tmp"))
+    results = judge.run(Program(code), [JudgeTest("", None) for _ in range(6)], limits=SHORT)
+    assert [r.verdict for r in results] == [Verdict.AC] * 6, results
+    baseline = results[0].stdout  # bwrap's mount points (an interpreter under /tmp), if any
+    assert "leak.txt" not in baseline and all(r.stdout == baseline for r in results), [r.stdout for r in results]
+    assert not {"leak.txt", "dir"} & (set(os.listdir("/tmp")) - before)  # the host's /tmp untouched
+
+
+def test_persistent_ipc_objects_are_refused(judge):
+    """System V IPC and POSIX message queues outlive their creator: a test could hand state to
+    the next one through them, so the seccomp filter refuses to create or open them."""
+    from xcoder.judge import isolation
+
+    if not isolation.detect_host().seccomp:
+        pytest.skip("seccomp filter not supported on this host (logged at start-up)")
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.shmget(0, 4096, 0o1600), ctypes.get_errno())\n"  # IPC_PRIVATE | IPC_CREAT
+        "print(libc.msgget(0, 0o1600), ctypes.get_errno())\n"
+        "print(libc.semget(0, 1, 0o1600), ctypes.get_errno())\n"
+        "print(libc.syscall(240, b'/q', 0o100 | 2, 0o600, None), ctypes.get_errno())\n"  # mq_open O_CREAT|O_RDWR
+    )
+    res = _run(judge, code, expected="-1 1\n-1 1\n-1 1\n-1 1")
+    assert res.verdict == Verdict.AC, res

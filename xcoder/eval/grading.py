@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 # program, stdin and call-based alike: solutions use `deque`, `List`, `inf` ... unimported and
 # recurse deeper than CPython's default 1000 frames. The int->str digit cap is the parent's
 # `sys.set_int_max_str_digits(50000)`, inherited by LCB's forked children.
-LCB_PRELUDE = CALL_PRELUDE + "sys.setrecursionlimit(50000)\nsys.set_int_max_str_digits(50000)\n"
+# The judge binds the import block itself (`JudgeJob.prelude`: names computed once per sandbox,
+# not ~35 imports re-run in every test); the program text starts with the two limit calls.
+LCB_LIMITS = "sys.setrecursionlimit(50000)\nsys.set_int_max_str_digits(50000)\n"
+LCB_PRELUDE = CALL_PRELUDE + LCB_LIMITS
 
 # LCB result codes (lcb_runner/evaluation/testing_util.py)
 LCB_PASS = True
@@ -78,7 +81,7 @@ class Grade:
 
 
 def program_text(problem: Problem, code: str, grading: GradingConfig) -> str:
-    parts = [LCB_PRELUDE] if grading.lcb_prelude else []
+    parts = [LCB_LIMITS] if grading.lcb_prelude else []  # the import block: JudgeJob.prelude
     if problem.prelude:
         parts.append(problem.prelude)
     parts.append(code)
@@ -152,7 +155,7 @@ def grade_programs(judge: Any, items: Sequence[tuple[Problem, int, str]], gradin
         problem, _, code = items[i]
         return JudgeJob(Program(program_text(problem, code, grading), language="python"), judge_tests(problem),
                         kind=problem.kind, fn_name=problem.fn_name, compare=grading.compare, limits=limits,
-                        stop_on_first_failure=grading.stop_on_first_failure)
+                        stop_on_first_failure=grading.stop_on_first_failure, prelude=grading.lcb_prelude)
 
     # identical programs of one problem (common: empty extractions, low-temperature repeats) run once
     unique: dict[tuple[str, str], list[int]] = {}

@@ -77,7 +77,7 @@ def run_job(job: dict, result_fd: int) -> None:
     kind = job["kind"]
     path = os.path.join(os.getcwd(), PROGRAM_PATH)
     scope = fresh_main_module(path)
-    if kind != "stdio":
+    if kind != "stdio" or job.get("prelude"):
         names = job.get("_prelude_names")
         if names is not None:  # the prelude's bindings, computed once by the warm supervisor
             scope.update(names)

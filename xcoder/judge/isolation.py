@@ -208,3 +208,10 @@ def sandbox_env() -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def supervisor_env() -> dict[str, str]:
+    """`sandbox_env` plus LD_BIND_NOW for the warm supervisor: every symbol is bound at start-up,
+    so a forked test process never writes the GOT on a first call (~15 fewer copy-on-write faults
+    per test). The supervisor drops the variable before its first fork: programs never see it."""
+    return dict(sandbox_env(), LD_BIND_NOW="1")

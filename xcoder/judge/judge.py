@@ -40,6 +40,10 @@ class JudgeJob:
     compare: str = "strip"
     limits: Limits = dataclasses.field(default_factory=Limits)
     stop_on_first_failure: bool = False
+    # stdio: bind LiveCodeBench's import prelude (`from collections import *` ...) before the
+    # program, as kinds call/assert always do. Faster than prepending the import block to the
+    # program text: the names are computed once per sandbox, not imported again in every test.
+    prelude: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +139,10 @@ class Judge:
         compare: str = "strip",
         limits: Limits = Limits(),
         stop_on_first_failure: bool = False,
+        prelude: bool = False,
     ) -> list[TestResult]:
         """Run one program on `tests`; results in input order."""
-        job = JudgeJob(program, tests, kind, fn_name, compare, limits, stop_on_first_failure)
+        job = JudgeJob(program, tests, kind, fn_name, compare, limits, stop_on_first_failure, prelude)
         return self.run_many([job])[0]
 
     def run_many(self, jobs: Sequence[JudgeJob]) -> list[list[TestResult]]:
@@ -231,6 +236,7 @@ class Judge:
                 stdin=test.input if job.kind != "assert" else "",
                 test_code=test.code,
                 limits=job.limits,
+                prelude=job.prelude,
             )
         except Exception as exc:  # noqa: BLE001 - any executor failure is the judge's fault: SE
             log.exception("judge executor failed on test %d", index)

@@ -61,6 +61,7 @@ def run_oneshot(
     stdin: str,
     test_code: str | None,
     limits: Limits,
+    prelude: bool = False,
 ) -> RawRun:
     scratch = Path(tempfile.mkdtemp(prefix="xcoder-judge-"))
     try:
@@ -68,7 +69,7 @@ def run_oneshot(
         stdin_path = scratch / ".stdin"
         stdin_path.write_bytes(stdin.encode())
         if language == "python":
-            job = {"kind": kind, "code": code, "fn_name": fn_name, "input": stdin, "test_code": test_code}
+            job = {"kind": kind, "code": code, "fn_name": fn_name, "input": stdin, "test_code": test_code, "prelude": prelude}
             (scratch / ".job.json").write_text(json.dumps(job))
             box = "/box" if isolation_mode == "bwrap" else str(scratch)
             inner = [sys.executable, "-s", "-c", BOOTSTRAP, f"{box}/.job.json", f"{box}/{RESULT_FILE}"]

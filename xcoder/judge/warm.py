@@ -84,6 +84,10 @@ START_TIMEOUT_S = 60.0
 SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"  # same bytes as zygote.SETUP_ERROR_PREFIX
 HOST_GRACE_S = 10.0
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # beyond the wall limit before we declare the supervisor stuck (SE)
+# the supervisor's per-test report is a tuple in this order (zygote.supervise): fewer objects to
+# build between two forks than a dict
+REPORT_FIELDS = ("id", "status", "wall_s", "cpu_s", "maxrss_kb", "minflt", "timed_out", "killed_by_host", "clean",
+                 "fork_s", "total_s", "sweep_s")
 _uid_counter = itertools.count()
 _live_pools: "weakref.WeakSet[WarmPool]" = weakref.WeakSet()
 
@@ -146,7 +150,7 @@ class WarmWorker:
                 inner,
                 ro_binds=((str(self.cpp_dir), "/cpp"),),
                 caps=isolation.SUPERVISOR_CAPS,
-                env=isolation.sandbox_env(),
+                env=isolation.supervisor_env(),
                 chdir="/tmp",
                 seccomp_fd=seccomp_fd,
             )
@@ -157,7 +161,7 @@ class WarmWorker:
             inner = [
                 sys.executable, "-s", "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "none", self._scratch_base.name, self.profile
             ]
-            cmd, env = inner, isolation.sandbox_env()
+            cmd, env = inner, isolation.supervisor_env()
         procs_files = self.cgroup.procs_files()
 
         def preexec() -> None:
@@ -355,6 +359,8 @@ class WarmWorker:
                         except (EOFError, OSError, ValueError) as exc:
                             raw.error = f"judge worker {self.index} died: {exc}; log: {self.log_tail()}"
                             return raw
+                        if isinstance(report, tuple):
+                            report = dict(zip(REPORT_FIELDS, report))
                         poller.unregister(sock_fd)
                         drain_deadline = time.monotonic() + 2.0
                         continue
@@ -447,6 +453,7 @@ class WarmPool:
         stdin: str,
         test_code: str | None,
         limits: Limits,
+        prelude: bool = False,
     ) -> RawRun:
         index = self._idle.get()
         try:
@@ -456,10 +463,11 @@ class WarmPool:
                 path = f"/cpp/{binary.name}" if worker.isolation_mode == "bwrap" else str(binary)
                 job = {"language": "cpp", "binary": path, "kind": "stdio"}
             else:
-                worker = self._worker(index, "lean" if kind == "stdio" else "full")
+                worker = self._worker(index, "lean" if (kind == "stdio" and not prelude) else "full")
                 job = {
                     "language": "python",
                     "kind": kind,
+                    "prelude": prelude,
                     "code": code,
                     "fn_name": fn_name,
                     "input": stdin if kind == "call" else "",

@@ -27,6 +27,7 @@ SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"
 SCRATCH = "/tmp/run"  # per-test scratch dir; set from argv (sandbox: its private tmpfs)
 PROGRAM_FILE = "/tmp/run/prog.py"  # SCRATCH/PROGRAM_PATH, the compiled program's filename
 IN_NAMESPACE = True  # False in isolation=none: no pid namespace, so never kill(-1)
+TMP_KEEP = frozenset()  # what the sandbox's /tmp holds before any test (bwrap's mount points + scratch)
 # Pre-imported so forked children find them warm. "lean" (stdio, C++): what competitive programs
 # import, cheap in mappings; "full" (call/assert): LiveCodeBench's whole wildcard-import prelude.
 # Not `threading`: its at-fork hook runs Python code in every child.
@@ -96,6 +97,23 @@ def kill_all_others(pid):
         time.sleep(0.001)
 
 
+def wipe_tmp():
+    """Remove whatever a test left directly in the sandbox's /tmp (programs may use /tmp as on
+    any machine, but nothing they write there may reach the next test). The entries present
+    before the first test are bwrap's mount points, root-owned: a program cannot change them."""
+    for name in os.listdir("/tmp"):
+        if name in TMP_KEEP:
+            continue
+        path = "/tmp/" + name
+        try:
+            if stat_mod.S_ISDIR(os.lstat(path).st_mode):
+                _rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
 def wipe_scratch(uid):
     """Leave an empty scratch dir owned by `uid` (kept between tests when the program wrote
     nothing: saves a mkdir/chown/rmdir per test)."""
@@ -157,7 +175,7 @@ def _attach_code_objects(job):
     ~1 ms of page faults. A source that does not compile here is left for the child to raise."""
     try:
         job["_code_obj"] = _compiled(job["code"], PROGRAM_FILE)  # in the child's cwd
-        if job.get("kind") != "stdio":
+        if job.get("kind") != "stdio" or job.get("prelude"):
             job["_prelude_obj"] = _compiled(CALL_PRELUDE, "<prelude>")
             job["_prelude_names"] = _prelude_names()
         if job.get("kind") == "assert":
@@ -278,8 +296,10 @@ def warm_child_path():
 
 def serve(ctl_fd):
     """Parent loop; returns (job, result_fd) only in a forked child that must run a program."""
+    global TMP_KEEP
     if IN_NAMESPACE:
-        os.chmod("/tmp", 0o1777)  # the sandbox's private tmpfs
+        os.chmod("/tmp", 0o1777)  # the sandbox's private tmpfs, wiped by wipe_tmp after every test
+        TMP_KEEP = frozenset(os.listdir("/tmp")) | {os.path.basename(SCRATCH)}
     sock = socket.socket(fileno=ctl_fd)
     # the C-level detach, bound now: the child drops the socket object's hold on the fd (closed by
     # child_setup's dup2/closerange) at the cost of one C call; `sock.close()` (socket.py code the
@@ -292,6 +312,8 @@ def serve(ctl_fd):
 
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
+    poller = select.poll()  # one for the supervisor's life: the control socket stays registered
+    poller.register(ctl_fd, select.POLLIN)
     send_msg(sock, {"ready": True, "pid": os.getpid()})
     while True:
         job, fds = recv_job(sock)
@@ -303,6 +325,8 @@ def serve(ctl_fd):
             send_msg(sock, {"id": job.get("id"), "error": f"expected 4 fds, got {len(fds)}"})
             continue
         wipe_scratch(job.get("uid"))
+        if IN_NAMESPACE:
+            wipe_tmp()
         if job.get("language") == "python":
             _attach_code_objects(job)
         start = time.monotonic()
@@ -325,35 +349,42 @@ def serve(ctl_fd):
             return job, keep_fd
         for fd in fds:
             os.close(fd)
-        report = supervise(sock, job, pid, start)
-        report["fork_s"] = forked - start
-        report["total_s"] = time.monotonic() - start
-        send_msg(sock, report)
+        send_msg(sock, supervise(sock, poller, job, pid, start, forked))
 
 
-def supervise(sock, job, pid, start):
+def supervise(sock, poller, job, pid, start, forked):
+    """Wait for the test process (wall limit, or a kill request from the host), reap it, sweep
+    the namespace. Returns the report tuple (REPORT_FIELDS order). Written to touch few objects:
+    every page the supervisor writes between two forks costs it a copy-on-write fault."""
     timed_out = killed_by_host = False
+    monotonic = time.monotonic
     deadline = start + job["limits"]["wall_s"]
     pidfd = os.pidfd_open(pid)
-    poller = select.poll()
     poller.register(pidfd, select.POLLIN)
-    poller.register(sock.fileno(), select.POLLIN)
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        ready = [fd for fd, _ in poller.poll(remaining * 1000)]
-        if pidfd in ready:
-            break
-        if ready:  # the control socket: a kill request (or the host went away)
-            msg, extra = recv_job(sock)
-            for fd in extra:
-                os.close(fd)
-            if msg is None:
-                os._exit(0)
-            killed_by_host = True
-            break
+    try:
+        while True:
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            exited = host_msg = False
+            for fd, _event in poller.poll(remaining * 1000):
+                if fd == pidfd:
+                    exited = True
+                else:
+                    host_msg = True
+            if exited:
+                break
+            if host_msg:  # the control socket: a kill request (or the host went away)
+                msg, extra = recv_job(sock)
+                for fd in extra:
+                    os.close(fd)
+                if msg is None:
+                    os._exit(0)
+                killed_by_host = True
+                break
+    finally:
+        poller.unregister(pidfd)
     if timed_out or killed_by_host:
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -361,22 +392,12 @@ def supervise(sock, job, pid, start):
             pass
         os.kill(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
-    wall = time.monotonic() - start
-    t_kill = time.monotonic()
+    t_kill = monotonic()
     os.close(pidfd)
     clean = kill_all_others(pid)
-    return {
-        "id": job["id"],
-        "status": status,
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "maxrss_kb": usage.ru_maxrss,
-        "minflt": usage.ru_minflt,
-        "timed_out": timed_out,
-        "killed_by_host": killed_by_host,
-        "clean": clean,
-        "sweep_s": time.monotonic() - t_kill,
-    }
+    end = monotonic()
+    return (job["id"], status, t_kill - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, usage.ru_minflt,
+            timed_out, killed_by_host, clean, forked - start, end - start, end - t_kill)
 
 
 def zygote_main():
@@ -387,4 +408,6 @@ def zygote_main():
     PROGRAM_FILE = os.path.join(SCRATCH, PROGRAM_PATH)
     PROFILE = sys.argv[4]
     del sys.argv[1:]
+    os.environ.pop("LD_BIND_NOW", None)  # symbols are bound by now; programs get the plain environment
+    os.environ["PWD"] = SCRATCH  # as a shell sets it for `cd SCRATCH && python3 prog.py`
     return serve(ctl_fd)
