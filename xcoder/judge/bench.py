@@ -4,6 +4,12 @@ Baseline = what upstream does: a fresh `python prog.py` subprocess per test (no 
 on a thread pool as wide as ours. Workloads: (a) many tiny A+B tests, (b) a CPU-heavy program,
 (c) a program printing 10 MB. Ratios are what to compare across machines: absolute numbers move
 with machine load (the CPU may be shared).
+
+The fork floor is the ceiling of any executor that forks a warm interpreter per test: the same
+interpreter with the same pre-imported modules doing nothing but fork, `_exit(0)` in the child and
+wait, one such loop per worker. Its ratio to the baseline is the most a fork-per-test judge can
+reach on this machine; the gap between it and the judge is the judge's own per-test work (test
+hand-off, sandbox set-up, the program, verdict).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xcoder.judge.judge import Judge
+from xcoder.judge.zygote import WARM_MODULES
 from xcoder.judge.types import JudgeTest, Limits, Program, Verdict
 
 APLUSB = "a, b = map(int, input().split())\nprint(a + b)\n"
@@ -79,6 +86,52 @@ def workloads(quick: bool) -> list[Workload]:
     ]
 
 
+# Run by `sys.executable -s -c`: the supervisor's start-up minus the sandbox, then N bare forks.
+FORK_FLOOR_LOOP = """
+import gc, os, sys, time
+for name in sys.argv[2].split():
+    __import__(name)
+gc.collect()
+gc.freeze()
+n = int(sys.argv[1])
+start = time.monotonic()
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.wait4(pid, 0)
+print(time.monotonic() - start)
+"""
+
+
+@dataclasses.dataclass
+class ForkFloor:
+    forks: int
+    forks_per_s: float  # all loops together
+    cpu_ms: float  # per fork, parent + child
+
+
+def fork_floor(workers: int, forks: int) -> ForkFloor:
+    """`workers` concurrent bare fork loops of the judge's interpreter (see module docstring)."""
+    per_loop = max(1, forks // workers)
+    cpu0 = _cpu(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    loops = [
+        subprocess.Popen([sys.executable, "-s", "-c", FORK_FLOOR_LOOP, str(per_loop), " ".join(WARM_MODULES["lean"])],
+                         stdout=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    for loop in loops:
+        out, _ = loop.communicate()
+        if loop.returncode != 0:
+            raise RuntimeError(f"fork-floor loop failed with exit code {loop.returncode}")
+        float(out)  # each loop reports its own time: it must have run to the end
+    elapsed = time.monotonic() - start
+    total = per_loop * workers
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - cpu0
+    return ForkFloor(total, total / elapsed, cpu / total * 1000)
+
+
 def _baseline_one(prog_path: str, test: JudgeTest, limits: Limits) -> bool:
     try:
         proc = subprocess.run(
@@ -119,6 +172,7 @@ def run_judge(judge: Judge, work: Workload) -> tuple[float, int, float, float]:
 
 
 def run_bench(judge: Judge, *, quick: bool = False) -> list[BenchRow]:
+    """The three workloads, each judge run followed by its baseline run."""
     rows = []
     for work in workloads(quick):
         judge_tps, judge_ok, max_time, judge_cpu = run_judge(judge, work)
@@ -129,7 +183,7 @@ def run_bench(judge: Judge, *, quick: bool = False) -> list[BenchRow]:
     return rows
 
 
-def format_table(rows: list[BenchRow], judge: Judge) -> str:
+def format_table(rows: list[BenchRow], judge: Judge, floor: ForkFloor | None = None) -> str:
     head = (
         f"judge: workers={judge.workers} isolation={judge.isolation} executor={judge.executor_name}; "
         f"baseline: fresh `{Path(sys.executable).name} prog.py` per test, {judge.workers} threads, no sandbox\n"
@@ -145,6 +199,13 @@ def format_table(rows: list[BenchRow], judge: Judge) -> str:
             f"| {r.name} | {r.tests} | {r.judge_tps:.1f} | {r.baseline_tps:.1f} | {r.ratio:.1f}x | "
             f"{r.judge_ok}/{r.tests} | {r.baseline_ok}/{r.tests} | {r.judge_max_time_s:.3f} | "
             f"{r.judge_cpu_ms:.2f} | {r.baseline_cpu_ms:.2f} | {cpu_ratio:.1f}x |"
+        )
+    if floor is not None and rows:
+        small = rows[0]  # (a): the tiny-program workload the floor bounds
+        lines.append(
+            f"| (floor) bare fork + exit of the warm interpreter, no program/sandbox/I/O | {floor.forks} | "
+            f"{floor.forks_per_s:.1f} | {small.baseline_tps:.1f} | {floor.forks_per_s / small.baseline_tps:.1f}x | - | - | - | "
+            f"{floor.cpu_ms:.2f} | {small.baseline_cpu_ms:.2f} | {small.baseline_cpu_ms / floor.cpu_ms:.1f}x |"
         )
     load = os.getloadavg()
     tail = f"\nload average during run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"

@@ -47,16 +47,23 @@ def reset_std_streams() -> None:
     )
 
 
-def fresh_main_module(path: str) -> dict:
-    """A new `__main__` module (and sys.argv/sys.path[0]) as the interpreter sets up for
-    `python3 prog.py`: argv[0] as typed, `__file__` absolute (Python >= 3.9)."""
+def new_main_module(path: str) -> types.ModuleType:
+    """`__main__` as the interpreter sets it up for `python3 prog.py` (`__file__` absolute)."""
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins
     main.__cached__ = None
+    return main
+
+
+def fresh_main_module(path: str, template: types.ModuleType | None = None, directory: str | None = None) -> dict:
+    """Install a fresh `__main__` (and sys.argv/sys.path[0]) as for `python3 prog.py`: argv[0]
+    as typed. `template`: a module the warm supervisor built with `new_main_module` and never
+    used; in a forked child it is pristine (copy-on-write), so it serves as is, no allocation."""
+    main = template if template is not None else new_main_module(path)
     sys.modules["__main__"] = main
     sys.argv = [PROGRAM_PATH]
-    sys.path[0] = os.path.dirname(path)
+    sys.path[0] = directory if directory is not None else os.path.dirname(path)
     return main.__dict__
 
 
@@ -75,9 +82,10 @@ def run_job(job: dict, result_fd: int) -> None:
     `result_fd` (the program's own prints stay on stdout). kind assert: program, then test code.
     Exceptions propagate on purpose (traceback + exit 1 as under `python3 prog.py`)."""
     kind = job["kind"]
-    path = os.path.join(os.getcwd(), PROGRAM_PATH)
-    scope = fresh_main_module(path)
-    if kind != "stdio" or job.get("prelude"):
+    path = job.get("_path") or os.path.join(os.getcwd(), PROGRAM_PATH)
+    template = job.get("_main")  # holds the prelude's names already when this kind needs them
+    scope = fresh_main_module(path, template, job.get("_dir"))
+    if (kind != "stdio" or job.get("prelude")) and template is None:
         names = job.get("_prelude_names")
         if names is not None:  # the prelude's bindings, computed once by the warm supervisor
             scope.update(names)
@@ -167,6 +175,18 @@ def _finalize_fast(status: int) -> int:
     return status
 
 
+_OPENED_FOR_WRITE: list = []  # set by the audit hook below (one per process: this is a fresh one)
+
+
+def _audit_open_for_write(event, args):
+    if event == "open" and not _OPENED_FOR_WRITE:
+        mode, flags = (args[1], args[2]) if len(args) >= 3 else (None, 0)
+        if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR)
+        ):
+            _OPENED_FOR_WRITE.append(True)
+
+
 def run_as_main(job: dict, result_fd: int) -> None:
     """Run the job in this (fresh, forked) process and exit with CPython's exit status.
 
@@ -174,17 +194,8 @@ def run_as_main(job: dict, result_fd: int) -> None:
     interpreter costs ~6 ms per test). If the program opened anything for writing (its own
     file objects may hold unflushed buffers that only finalization would flush), return and
     let CPython finalize for real."""
-    opened_for_write = []
-
-    def audit(event, args):
-        if event == "open" and not opened_for_write:
-            mode, flags = (args[1], args[2]) if len(args) >= 3 else (None, 0)
-            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR)
-            ):
-                opened_for_write.append(True)
-
-    sys.addaudithook(audit)
+    opened_for_write = _OPENED_FOR_WRITE
+    sys.addaudithook(_audit_open_for_write)
     try:
         run_job(job, result_fd)
         status = 0

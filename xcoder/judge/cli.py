@@ -116,11 +116,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from xcoder.judge import Judge
-    from xcoder.judge.bench import format_table, run_bench
+    from xcoder.judge.bench import fork_floor, format_table, run_bench
 
     with Judge(workers=args.workers, isolation=args.isolation, executor=args.executor) as judge:
         rows = run_bench(judge, quick=args.quick)
-        print(format_table(rows, judge))
+        floor = fork_floor(judge.workers, 200 if args.quick else 2000)
+        print(format_table(rows, judge, floor))
     return 0
 
 

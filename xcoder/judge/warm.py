@@ -22,6 +22,7 @@ import queue
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -84,10 +85,13 @@ START_TIMEOUT_S = 60.0
 SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"  # same bytes as zygote.SETUP_ERROR_PREFIX
 HOST_GRACE_S = 10.0
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # beyond the wall limit before we declare the supervisor stuck (SE)
-# the supervisor's per-test report is a tuple in this order (zygote.supervise): fewer objects to
-# build between two forks than a dict
-REPORT_FIELDS = ("id", "status", "wall_s", "cpu_s", "maxrss_kb", "minflt", "timed_out", "killed_by_host", "clean",
-                 "fork_s", "total_s", "sweep_s")
+# Wire format with the supervisor (zygote.py docstring; _zygote.c): little-endian fixed records.
+JOB_MAGIC, REPORT_MAGIC = 0x314A4358, 0x31524358
+JOB_HEADER = struct.Struct("<IIQiiQQQQQQQII")  # magic flags id slot uid wall_ns cpu_s fsize nofile nproc stack as prep test
+REPORT = struct.Struct("<IIQiiQQQQQQQ")  # magic flags id status pad wall_ns cpu_ns maxrss_kb minflt fork/total/sweep ns
+FLAG_PREPARE, FLAG_KILL = 1, 2
+REPORT_TIMED_OUT, REPORT_KILLED_BY_HOST, REPORT_CLEAN, REPORT_ERROR = 1, 2, 4, 8
+PROGRAM_SLOTS = 32  # programs a supervisor keeps compiled (least recently used is replaced)
 _uid_counter = itertools.count()
 _live_pools: "weakref.WeakSet[WarmPool]" = weakref.WeakSet()
 
@@ -109,8 +113,13 @@ class WorkerDied(RuntimeError):
 
 
 class WarmWorker:
-    def __init__(self, index: int, isolation_mode: str, cpp_dir: Path, profile: str = "lean") -> None:
+    def __init__(
+        self, index: int, isolation_mode: str, cpp_dir: Path, profile: str = "lean", native_so: Path | None = None
+    ) -> None:
         self.index = index
+        self.native_so = native_so  # the supervisor's C loop (in cpp_dir), or None: its Python loop
+        self.native = False  # what the running supervisor reported
+        self._programs: collections.OrderedDict[tuple, int] = collections.OrderedDict()  # program -> slot
         self.profile = profile
         self.isolation_mode = isolation_mode
         self.cpp_dir = cpp_dir
@@ -141,11 +150,16 @@ class WarmWorker:
         code_fd = _supervisor_code_fd()
         pass_fds = [ctl, code_fd]
         seccomp_fd = None
+        native_arg = "-"
+        if self.native_so is not None:
+            native_arg = f"/cpp/{self.native_so.name}" if self.isolation_mode == "bwrap" else str(self.native_so)
         if self.isolation_mode == "bwrap":
             if support.seccomp:
                 seccomp_fd = isolation.open_seccomp_fd()
                 pass_fds.append(seccomp_fd)
-            inner = [sys.executable, "-s", "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "ns", "/tmp", self.profile]
+            inner = [
+                sys.executable, "-s", "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "ns", "/tmp", self.profile, native_arg
+            ]
             cmd = isolation.bwrap_command(
                 inner,
                 ro_binds=((str(self.cpp_dir), "/cpp"),),
@@ -159,7 +173,8 @@ class WarmWorker:
             self._scratch_base = tempfile.TemporaryDirectory(prefix="xcoder-judge-")
             os.chmod(self._scratch_base.name, 0o1777)
             inner = [
-                sys.executable, "-s", "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "none", self._scratch_base.name, self.profile
+                sys.executable, "-s", "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "none", self._scratch_base.name,
+                self.profile, native_arg,
             ]
             cmd, env = inner, isolation.supervisor_env()
         procs_files = self.cgroup.procs_files()
@@ -204,6 +219,8 @@ class WarmWorker:
         if not hello.get("ready"):
             self.stop()
             raise WorkerDied(f"judge worker {self.index} sent {hello!r} instead of ready")
+        self.native = bool(hello.get("native"))
+        self._programs.clear()  # a new supervisor holds no compiled program
         self.baseline_bytes = self.cgroup.usage_bytes()
         self._oom_seen = self.cgroup.oom_kills()
         self.tests_run = 0
@@ -257,38 +274,77 @@ class WarmWorker:
             data += chunk
         return bytes(data)
 
-    def _recv_frame(self) -> dict:
+    def _recv_body(self) -> bytes:
         length = int.from_bytes(self._recv_exact(4), "big")
-        return marshal.loads(self._recv_exact(length))
+        return self._recv_exact(length)
 
-    def _send_frame(self, obj: dict, fds: list[int] | None = None) -> None:
+    def _recv_frame(self) -> dict:
+        """The start-up hello (marshalled; every later frame is a fixed-size report)."""
+        return marshal.loads(self._recv_body())
+
+    def _recv_report(self) -> dict:
+        body = self._recv_body()
+        if len(body) != REPORT.size:
+            raise ValueError(f"report of {len(body)} bytes, expected {REPORT.size}")
+        magic, flags, test_id, status, _pad, wall, cpu, maxrss, minflt, fork, total, sweep = REPORT.unpack(body)
+        if magic != REPORT_MAGIC:
+            raise ValueError(f"bad report magic {magic:#x}")
+        return {
+            "id": test_id, "flags": flags, "status": status, "wall_s": wall / 1e9, "cpu_s": cpu / 1e9,
+            "maxrss_kb": maxrss, "minflt": minflt, "fork_s": fork / 1e9, "total_s": total / 1e9, "sweep_s": sweep / 1e9,
+            "timed_out": bool(flags & REPORT_TIMED_OUT), "clean": bool(flags & REPORT_CLEAN),
+        }
+
+    def _send_kill(self) -> None:
         assert self.sock is not None
-        body = marshal.dumps(obj)
-        frame = len(body).to_bytes(4, "big") + body
-        if fds:
-            socket.send_fds(self.sock, [frame], fds)
-        else:
-            self.sock.sendall(frame)
+        body = JOB_HEADER.pack(JOB_MAGIC, FLAG_KILL, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        self.sock.sendall(len(body).to_bytes(4, "big") + body)
 
     # -- one test ------------------------------------------------------------------------------
-    def run(self, job: dict, stdin: bytes, limits: Limits) -> RawRun:
+    def _slot_for(self, program: dict) -> tuple[int, bool]:
+        """The supervisor slot holding `program`, and whether it must be (re)sent. Assert tests
+        differ per test (the test code is part of the program): always sent, in slot 0."""
+        if program.get("kind") == "assert":
+            return 0, True
+        key = tuple(sorted(program.items()))
+        slot = self._programs.get(key)
+        if slot is not None:
+            self._programs.move_to_end(key)
+            return slot, False
+        if len(self._programs) >= PROGRAM_SLOTS:
+            _, slot = self._programs.popitem(last=False)
+        else:
+            used = set(self._programs.values())
+            slot = next(i for i in range(1, PROGRAM_SLOTS + 1) if i not in used)
+        self._programs[key] = slot
+        return slot, True
+
+    def run(self, program: dict, test_payload: bytes, stdin: bytes, limits: Limits) -> RawRun:
+        """One test: `program` (language, kind, code, ...; compiled once per slot in the
+        supervisor), `test_payload` (a call-kind test's input), `stdin`."""
         if self.proc is None or self.proc.poll() is not None:
             self.restart()
         assert self.sock is not None and self.cgroup is not None
-        job = dict(job, id=next(self._ids), uid=self.uid)
         mem = None if limits.memory_mb is None else int(limits.memory_mb)
         has_memcg = self.cgroup.memory is not None
         cpu = limits.cpu_s if limits.cpu_s is not None else limits.time_s
         stack = STACK_BYTES if mem is None else min(STACK_BYTES, max(8 << 20, mem << 20))
-        job["limits"] = {
-            "wall_s": float(limits.time_s),
-            "cpu_s": max(1, math.ceil(cpu)),
-            "file_size_bytes": int(limits.file_size_bytes),
-            "open_files": int(limits.open_files),
-            "max_processes": int(limits.max_processes),
-            "stack_bytes": stack,
-            "address_space_bytes": (mem << 20) if (mem is not None and not has_memcg) else None,
-        }
+        slot, send_program = self._slot_for(program)
+        test_id = next(self._ids)
+        prep = marshal.dumps(program) if send_program else b""
+        header = JOB_HEADER.pack(
+            JOB_MAGIC, FLAG_PREPARE if send_program else 0, test_id, slot,
+            -1 if self.uid is None else self.uid,
+            int(float(limits.time_s) * 1e9),
+            max(1, math.ceil(cpu)),
+            int(limits.file_size_bytes),
+            int(limits.open_files),
+            int(limits.max_processes),
+            stack,
+            (mem << 20) if (mem is not None and not has_memcg) else 0,
+            len(prep),
+            len(test_payload),
+        )
         self.cgroup.set_memory_limit(None if mem is None else self.baseline_bytes + (mem << 20))
         self.cgroup.set_pids_max(int(limits.max_processes) + 3)  # + supervisor, bwrap init, monitor
 
@@ -303,7 +359,8 @@ class WarmWorker:
             while view:
                 view = view[os.write(stdin_fd, view) :]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
-            self._send_frame(job, [stdin_fd] + [w for _, w in pipes])
+            body = header + prep + test_payload
+            socket.send_fds(self.sock, [len(body).to_bytes(4, "big") + body], [stdin_fd] + [w for _, w in pipes])
         except OSError as exc:
             for r, w in pipes:
                 os.close(r)
@@ -311,10 +368,13 @@ class WarmWorker:
             os.close(stdin_fd)
             self.restart()
             return RawRun(error=f"cannot hand the test to judge worker {self.index}: {exc}")
+        except BaseException:
+            self._programs.clear()  # the supervisor may hold a half-sent program: start over
+            raise
         os.close(stdin_fd)
         for _, w in pipes:
             os.close(w)
-        raw = self._collect([r for r, _ in pipes], limits)
+        raw = self._collect([r for r, _ in pipes], limits, test_id)
         if raw.error:
             self.restart()
             return raw
@@ -328,7 +388,7 @@ class WarmWorker:
         self.tests_run += 1
         return raw
 
-    def _collect(self, read_fds: list[int], limits: Limits) -> RawRun:
+    def _collect(self, read_fds: list[int], limits: Limits, test_id: int) -> RawRun:
         assert self.sock is not None
         raw = RawRun()
         out_fd, err_fd, res_fd = read_fds
@@ -355,12 +415,10 @@ class WarmWorker:
                 for fd, _event in poller.poll((deadline - now) * 1000):
                     if fd == sock_fd:
                         try:
-                            report = self._recv_frame()
+                            report = self._recv_report()
                         except (EOFError, OSError, ValueError) as exc:
                             raw.error = f"judge worker {self.index} died: {exc}; log: {self.log_tail()}"
                             return raw
-                        if isinstance(report, tuple):
-                            report = dict(zip(REPORT_FIELDS, report))
                         poller.unregister(sock_fd)
                         drain_deadline = time.monotonic() + 2.0
                         continue
@@ -380,14 +438,17 @@ class WarmWorker:
                     if raw.output_bytes > limits.output_bytes and not kill_sent and report is None:
                         raw.output_exceeded = True
                         kill_sent = True
-                        self._send_frame({"kill": True})
+                        self._send_kill()
         finally:
             for fd in read_fds:
                 os.close(fd)
         if report is None:
             return raw
-        if "error" in report:
-            raw.error = f"judge worker {self.index}: {report['error']}"
+        if report["id"] != test_id:
+            raw.error = f"judge worker {self.index} reported test {report['id']} for test {test_id}"
+            return raw
+        if report["flags"] & REPORT_ERROR:
+            raw.error = f"judge worker {self.index} refused the test (supervisor code {report['status']})"
             return raw
         status = report["status"]
         raw.wall_s = report["wall_s"]
@@ -423,14 +484,17 @@ class WarmPool:
     one test (thread-safe)."""
 
     def __init__(self, workers: int, isolation_mode: str, cpp_dir: Path) -> None:
+        from xcoder.judge import native
+
         self.isolation_mode = isolation_mode
         self.cpp_dir = cpp_dir
+        self.native_so = native.shared_object(cpp_dir)
         self._idle: queue.Queue[int] = queue.Queue()
         self._slots: list[dict[str, WarmWorker]] = []
         _live_pools.add(self)
         try:
             for index in range(workers):
-                self._slots.append({"lean": WarmWorker(index, isolation_mode, cpp_dir, "lean")})
+                self._slots.append({"lean": WarmWorker(index, isolation_mode, cpp_dir, "lean", self.native_so)})
                 self._idle.put(index)
         except Exception:
             self.close()
@@ -439,7 +503,7 @@ class WarmPool:
     def _worker(self, index: int, profile: str) -> WarmWorker:
         slot = self._slots[index]
         if profile not in slot:  # only this thread holds the slot: no race
-            slot[profile] = WarmWorker(index, self.isolation_mode, self.cpp_dir, profile)
+            slot[profile] = WarmWorker(index, self.isolation_mode, self.cpp_dir, profile, self.native_so)
         return slot[profile]
 
     def execute(
@@ -461,19 +525,15 @@ class WarmPool:
                 assert binary is not None
                 worker = self._worker(index, "lean")
                 path = f"/cpp/{binary.name}" if worker.isolation_mode == "bwrap" else str(binary)
-                job = {"language": "cpp", "binary": path, "kind": "stdio"}
+                program = {"language": "cpp", "binary": path, "kind": "stdio"}
             else:
                 worker = self._worker(index, "lean" if (kind == "stdio" and not prelude) else "full")
-                job = {
-                    "language": "python",
-                    "kind": kind,
-                    "prelude": prelude,
-                    "code": code,
-                    "fn_name": fn_name,
-                    "input": stdin if kind == "call" else "",
-                    "test_code": test_code,
-                }
-            return worker.run(job, b"" if kind == "call" else stdin.encode(), limits)
+                program = {"language": "python", "kind": kind, "prelude": prelude, "code": code, "fn_name": fn_name}
+                if kind == "assert":
+                    program["test_code"] = test_code
+            if kind == "call":  # the arguments travel as the test payload, stdin stays empty
+                return worker.run(program, stdin.encode(), b"", limits)
+            return worker.run(program, b"", stdin.encode(), limits)
         finally:
             self._idle.put(index)
 

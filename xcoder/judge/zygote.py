@@ -1,13 +1,20 @@
 """The warm supervisor that runs INSIDE the sandbox: forks one fresh child per test.
 
-Stdlib only; the host sends `child.py` + this file as `python -c` source. Protocol over the
-inherited unix socket (fd given in argv): the host sends a framed JSON job with four fds
-attached (stdin, stdout, stderr, result); we fork; the child drops to the job's unprivileged
-uid, applies rlimits, wires the fds to 0/1/2, and *returns to the top level* where the program
-runs like `python3 prog.py` (or execs the compiled binary). The supervisor enforces the wall
-limit with a pidfd, kills every leftover process in the sandbox's pid namespace after each
-test (background processes cannot outlive their run), wipes the scratch dir and reports
-status + rusage. A framed {"kill": true} from the host (output limit hit) kills the test early.
+Stdlib only; the host sends `child.py` + this file as marshalled code. Protocol over the
+inherited unix socket (fd given in argv), every frame a 4-byte big-endian length + body:
+- job (host -> here): a fixed little-endian header (JOB_HEADER_SIZE bytes: magic, flags, test id,
+  program slot, uid, limits, payload lengths), then an optional *prepare* payload (marshalled
+  program description: language, kind, code, fn_name, test code, binary; compiled here and kept
+  in `PROGRAMS[slot]`, so a program's code crosses the socket once per worker, not per test),
+  then a per-test payload (a call-kind test's input). Four fds ride with it: stdin, stdout,
+  stderr, result. A header with FLAG_KILL (output limit hit) kills the running test early.
+- report (here -> host): a fixed REPORT_SIZE-byte record (status, rusage, flags, timings).
+We fork; the child drops to the job's unprivileged uid, applies rlimits, wires the fds to 0/1/2
+and *returns to the top level* where the program runs like `python3 prog.py` (or execs the
+compiled binary). The supervisor enforces the wall limit with a pidfd, kills every leftover
+process in the sandbox's pid namespace after each test (background processes cannot outlive
+their run), wipes the scratch dir and /tmp, and reports. The per-test loop runs in C
+(`_zygote.c`) when the host could build it, else in Python below: same protocol, same rules.
 """
 
 import marshal
@@ -40,6 +47,17 @@ WARM_MODULES = {
 }
 
 
+# wire format: keep in sync with _zygote.c and warm.py (JOB_HEADER / REPORT structs)
+JOB_MAGIC = 0x314A4358  # b"XCJ1" little-endian
+REPORT_MAGIC = 0x31524358  # b"XCR1"
+JOB_HEADER_SIZE = 88  # <IIQiiQQQQQQQII: magic flags id slot uid wall_ns cpu_s fsize nofile nproc stack as prep test
+REPORT_SIZE = 80  # <IIQiiQQQQQQQ: magic flags id status pad wall_ns cpu_ns maxrss_kb minflt fork_ns total_ns sweep_ns
+FLAG_PREPARE = 1
+FLAG_KILL = 2
+REPORT_TIMED_OUT, REPORT_KILLED_BY_HOST, REPORT_CLEAN, REPORT_ERROR = 1, 2, 4, 8
+PROGRAMS = {}  # slot -> prepared program (the host decides which slot holds what)
+
+
 def _recv_exact(sock, count):
     data = bytearray()
     while len(data) < count:
@@ -50,28 +68,60 @@ def _recv_exact(sock, count):
     return bytes(data)
 
 
-def recv_job(sock):
-    """One framed job and its fds; (None, []) when the host closed the socket."""
-    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 8)
-    if not data:
-        return None, []
-    while len(data) < 4:
-        more = sock.recv(4 - len(data))
-        if not more:
-            raise EOFError
-        data += more
-    length = int.from_bytes(data[:4], "big")
-    while len(data) < 4 + length:
-        more = sock.recv(4 + length - len(data))
-        if not more:
-            raise EOFError
-        data += more
-    return marshal.loads(data[4 : 4 + length]), fds
+def recv_frame(sock):
+    """Exactly one frame and the fds that came with it; (None, []) when the host closed the
+    socket. The length is read with recvmsg so the next frame's fds stay queued for it."""
+    head, fds = b"", []
+    while len(head) < 4:
+        data, ancillary, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(8 * 4))
+        for level, kind, blob in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += [int.from_bytes(blob[i : i + 4], sys.byteorder, signed=True) for i in range(0, len(blob) - 3, 4)]
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return None, []
+        head += data
+    return _recv_exact(sock, int.from_bytes(head, "big")), fds
+
+
+def parse_header(body):
+    """The job header as a dict (None if malformed)."""
+    if len(body) < JOB_HEADER_SIZE or int.from_bytes(body[0:4], "little") != JOB_MAGIC:
+        return None
+    fields = {}
+    for name, start, size, signed in (("flags", 4, 4, False), ("id", 8, 8, False), ("slot", 16, 4, True),
+                                      ("uid", 20, 4, True), ("wall_ns", 24, 8, False), ("cpu_s", 32, 8, False),
+                                      ("fsize", 40, 8, False), ("nofile", 48, 8, False), ("nproc", 56, 8, False),
+                                      ("stack", 64, 8, False), ("as", 72, 8, False), ("prep_len", 80, 4, False),
+                                      ("test_len", 84, 4, False)):
+        fields[name] = int.from_bytes(body[start : start + size], "little", signed=signed)
+    if JOB_HEADER_SIZE + fields["prep_len"] + fields["test_len"] != len(body):
+        return None
+    return fields
 
 
 def send_msg(sock, obj):
+    """A marshalled frame (only the start-up hello: reports are fixed records)."""
     body = marshal.dumps(obj)
     sock.sendall(len(body).to_bytes(4, "big") + body)
+
+
+def send_report(sock, test_id, flags, status, wall_ns=0, cpu_ns=0, maxrss_kb=0, minflt=0, fork_ns=0, total_ns=0,
+                sweep_ns=0):
+    body = (REPORT_MAGIC.to_bytes(4, "little") + flags.to_bytes(4, "little") + test_id.to_bytes(8, "little")
+            + status.to_bytes(4, "little", signed=True) + bytes(4))
+    for value in (wall_ns, cpu_ns, maxrss_kb, minflt, fork_ns, total_ns, sweep_ns):
+        body += max(0, value).to_bytes(8, "little")
+    sock.sendall(REPORT_SIZE.to_bytes(4, "big") + body)
+
+
+def prepare(slot, payload):
+    """Host's program description for `slot`: compiled here, once, inherited by every child."""
+    job = marshal.loads(payload)
+    if job.get("language") == "python":
+        _attach_code_objects(job)
+    PROGRAMS[slot] = job
 
 
 def kill_all_others(pid):
@@ -204,8 +254,9 @@ def _rmtree(path):
         pass
 
 
-def child_setup(job, fds, keep_fd):
-    """In the forked child, before any program code: fds, scratch dir, rlimits, uid drop."""
+def child_setup(h, fds, keep_fd):
+    """In the forked child, before any program code: fds, scratch dir, rlimits, uid drop.
+    `h` is the parsed job header (limits, uid; uid -1 = do not drop)."""
     stdin_fd, stdout_fd, stderr_fd, result_fd = fds
     os.setsid()
     os.dup2(stdin_fd, 0)
@@ -215,21 +266,18 @@ def child_setup(job, fds, keep_fd):
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, 65536)
     # signal dispositions are CPython's start-up ones already (the supervisor changes none)
-    lim = job["limits"]
-    uid = job["uid"]
+    uid = h["uid"]
     os.chdir(SCRATCH)
-    cpu = lim["cpu_s"]
+    cpu = h["cpu_s"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (lim["file_size_bytes"], lim["file_size_bytes"]))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (lim["open_files"], lim["open_files"]))
-    resource.setrlimit(resource.RLIMIT_NPROC, (lim["max_processes"], lim["max_processes"]))
-    stack = lim["stack_bytes"]
-    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-    if lim.get("address_space_bytes"):
-        cap = lim["address_space_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    if uid is None:  # not root (isolation=none on a dev box): nothing to drop to
+    resource.setrlimit(resource.RLIMIT_FSIZE, (h["fsize"], h["fsize"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (h["nofile"], h["nofile"]))
+    resource.setrlimit(resource.RLIMIT_NPROC, (h["nproc"], h["nproc"]))
+    resource.setrlimit(resource.RLIMIT_STACK, (h["stack"], h["stack"]))
+    if h["as"]:
+        resource.setrlimit(resource.RLIMIT_AS, (h["as"], h["as"]))
+    if uid < 0:  # not root (isolation=none on a dev box): nothing to drop to
         return
     os.setgroups([])
     os.setgid(uid)
@@ -294,12 +342,25 @@ def warm_child_path():
         sys.path[0] = saved_path0
 
 
-def serve(ctl_fd):
+def load_native(path):
+    """The C per-test loop (built by the host, bound read-only into the sandbox), or None."""
+    if not path or path == "-":
+        return None
+    import _imp
+
+    spec = types.SimpleNamespace(name="_xcoder_zygote", origin=path, loader=None, submodule_search_locations=None)
+    module = _imp.create_dynamic(spec)
+    _imp.exec_dynamic(module)
+    return module
+
+
+def serve(ctl_fd, native_path):
     """Parent loop; returns (job, result_fd) only in a forked child that must run a program."""
     global TMP_KEEP
     if IN_NAMESPACE:
         os.chmod("/tmp", 0o1777)  # the sandbox's private tmpfs, wiped by wipe_tmp after every test
         TMP_KEEP = frozenset(os.listdir("/tmp")) | {os.path.basename(SCRATCH)}
+    native = load_native(native_path)  # before the warm-up: its mappings are part of the template
     sock = socket.socket(fileno=ctl_fd)
     # the C-level detach, bound now: the child drops the socket object's hold on the fd (closed by
     # child_setup's dup2/closerange) at the cost of one C call; `sock.close()` (socket.py code the
@@ -308,35 +369,63 @@ def serve(ctl_fd):
     for name in WARM_MODULES[PROFILE]:
         __import__(name)
     warm_child_path()
+    # the children's `__main__`, built here once: (plain, with LCB's prelude names bound)
+    plain = new_main_module(PROGRAM_FILE)
+    with_prelude = new_main_module(PROGRAM_FILE)
+    if PROFILE == "full":
+        with_prelude.__dict__.update(_prelude_names())
     import gc
 
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
+    send_msg(sock, {"ready": True, "pid": os.getpid(), "native": native is not None})
+    keep_fd = 3
+    if native is not None:
+        detach_ctl()  # the C loop owns the socket from here on
+        native.init(ctl_fd, 1 if IN_NAMESPACE else 0, SCRATCH, "/tmp", sorted(TMP_KEEP), prepare)
+        slot, payload = native.serve()  # returns in a forked child only, set up already
+        job = PROGRAMS[slot]
+    else:
+        slot, payload = serve_python(sock, ctl_fd, detach_ctl, keep_fd)
+        job = PROGRAMS[slot]
+    if payload:  # a call-kind test's input
+        job["input"] = payload.decode("utf-8")
+    if job.get("language") == "python":
+        job["_main"] = with_prelude if (job.get("kind") != "stdio" or job.get("prelude")) else plain
+        job["_path"], job["_dir"] = PROGRAM_FILE, SCRATCH  # the child's cwd is SCRATCH
+    return job, keep_fd
+
+
+def serve_python(sock, ctl_fd, detach_ctl, keep_fd):
+    """The per-test loop in Python (when the C one is unavailable); returns in a child only."""
     poller = select.poll()  # one for the supervisor's life: the control socket stays registered
     poller.register(ctl_fd, select.POLLIN)
-    send_msg(sock, {"ready": True, "pid": os.getpid()})
     while True:
-        job, fds = recv_job(sock)
-        if job is None:
+        body, fds = recv_frame(sock)
+        if body is None:
             os._exit(0)
-        if len(fds) != 4:
+        h = parse_header(body)
+        if h is None or h["flags"] & FLAG_KILL or len(fds) != 4:
             for fd in fds:
                 os.close(fd)
-            send_msg(sock, {"id": job.get("id"), "error": f"expected 4 fds, got {len(fds)}"})
+            if h is None:
+                send_report(sock, 0, REPORT_ERROR, -1)
+            elif not h["flags"] & FLAG_KILL:  # a kill that crossed its test's report is stale
+                send_report(sock, h["id"], REPORT_ERROR, len(fds))
             continue
-        wipe_scratch(job.get("uid"))
+        prep_end = JOB_HEADER_SIZE + h["prep_len"]
+        if h["flags"] & FLAG_PREPARE:
+            prepare(h["slot"], body[JOB_HEADER_SIZE:prep_end])
+        wipe_scratch(h["uid"] if h["uid"] >= 0 else None)
         if IN_NAMESPACE:
             wipe_tmp()
-        if job.get("language") == "python":
-            _attach_code_objects(job)
-        start = time.monotonic()
+        start = time.monotonic_ns()
         pid = os.fork()
-        forked = time.monotonic()
+        forked = time.monotonic_ns()
         if pid == 0:
-            keep_fd = 3
             try:
                 detach_ctl()
-                child_setup(job, fds, keep_fd)
+                child_setup(h, fds, keep_fd)
             except BaseException as exc:  # noqa: BLE001 - report and die: the judge failed, not the program
                 message = SETUP_ERROR_PREFIX + repr(exc).encode("utf-8", "replace")
                 for fd in (keep_fd, fds[3]):
@@ -346,29 +435,28 @@ def serve(ctl_fd):
                     except OSError:
                         continue
                 os._exit(125)
-            return job, keep_fd
+            return h["slot"], body[prep_end:]
         for fd in fds:
             os.close(fd)
-        send_msg(sock, supervise(sock, poller, job, pid, start, forked))
+        supervise(sock, poller, h, pid, start, forked)
 
 
-def supervise(sock, poller, job, pid, start, forked):
+def supervise(sock, poller, h, pid, start, forked):
     """Wait for the test process (wall limit, or a kill request from the host), reap it, sweep
-    the namespace. Returns the report tuple (REPORT_FIELDS order). Written to touch few objects:
-    every page the supervisor writes between two forks costs it a copy-on-write fault."""
+    the namespace, send the report."""
     timed_out = killed_by_host = False
-    monotonic = time.monotonic
-    deadline = start + job["limits"]["wall_s"]
+    monotonic_ns = time.monotonic_ns
+    deadline = start + h["wall_ns"]
     pidfd = os.pidfd_open(pid)
     poller.register(pidfd, select.POLLIN)
     try:
         while True:
-            remaining = deadline - monotonic()
+            remaining = deadline - monotonic_ns()
             if remaining <= 0:
                 timed_out = True
                 break
             exited = host_msg = False
-            for fd, _event in poller.poll(remaining * 1000):
+            for fd, _event in poller.poll(remaining / 1e6 + 1):
                 if fd == pidfd:
                     exited = True
                 else:
@@ -376,7 +464,7 @@ def supervise(sock, poller, job, pid, start, forked):
             if exited:
                 break
             if host_msg:  # the control socket: a kill request (or the host went away)
-                msg, extra = recv_job(sock)
+                msg, extra = recv_frame(sock)
                 for fd in extra:
                     os.close(fd)
                 if msg is None:
@@ -392,12 +480,14 @@ def supervise(sock, poller, job, pid, start, forked):
             pass
         os.kill(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
-    t_kill = monotonic()
+    reaped = monotonic_ns()
     os.close(pidfd)
-    clean = kill_all_others(pid)
-    end = monotonic()
-    return (job["id"], status, t_kill - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, usage.ru_minflt,
-            timed_out, killed_by_host, clean, forked - start, end - start, end - t_kill)
+    flags = (REPORT_TIMED_OUT if timed_out else 0) | (REPORT_KILLED_BY_HOST if killed_by_host else 0)
+    if kill_all_others(pid):
+        flags |= REPORT_CLEAN
+    end = monotonic_ns()
+    send_report(sock, h["id"], flags, status, reaped - start, int((usage.ru_utime + usage.ru_stime) * 1e9),
+                usage.ru_maxrss, usage.ru_minflt, forked - start, end - start, end - reaped)
 
 
 def zygote_main():
@@ -407,7 +497,8 @@ def zygote_main():
     SCRATCH = os.path.join(sys.argv[3], "run")
     PROGRAM_FILE = os.path.join(SCRATCH, PROGRAM_PATH)
     PROFILE = sys.argv[4]
+    native_path = sys.argv[5] if len(sys.argv) > 5 else "-"
     del sys.argv[1:]
     os.environ.pop("LD_BIND_NOW", None)  # symbols are bound by now; programs get the plain environment
     os.environ["PWD"] = SCRATCH  # as a shell sets it for `cd SCRATCH && python3 prog.py`
-    return serve(ctl_fd)
+    return serve(ctl_fd, native_path)

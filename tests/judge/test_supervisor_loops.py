@@ -1,0 +1,85 @@
+"""The supervisor's per-test loop exists twice: in C (`_zygote.c`, built on first use) and in
+Python (the fallback when no compiler or headers are around). Both speak one protocol and must
+give the same verdicts; these pin the behaviours each implements itself (fork, limits, kill,
+sweep, clean-up, program slots, protocol hygiene)."""
+
+from __future__ import annotations
+
+import pytest
+
+from xcoder.judge import Judge, JudgeTest, Limits, Program, Verdict, native
+
+SHORT = Limits(time_s=2, memory_mb=128, max_processes=32)
+
+
+@pytest.fixture(scope="module", params=["native", "python"])
+def loop_judge(request, tmp_path_factory):
+    if request.param == "native" and native.shared_object(tmp_path_factory.mktemp("probe")) is None:
+        pytest.skip("the native loop cannot be built here (no C compiler or Python headers)")
+    mp = pytest.MonkeyPatch()
+    mp.setenv(native.ENV_SWITCH, "1" if request.param == "native" else "0")
+    try:
+        with Judge(workers=1, isolation="auto", cpp_cache_dir=tmp_path_factory.mktemp("cpp")) as judge:
+            judge.run(Program("pass"), [JudgeTest("", None)])
+            yield request.param, judge
+    finally:
+        mp.undo()
+
+
+def _worker(judge):
+    return judge._warm._slots[0]["lean"]
+
+
+def test_the_requested_loop_runs(loop_judge):
+    kind, judge = loop_judge
+    assert _worker(judge).native is (kind == "native")
+
+
+def test_verdicts(loop_judge):
+    _, judge = loop_judge
+    aplusb = "a, b = map(int, input().split())\nprint(a + b)\n"
+    res = judge.run(Program(aplusb), [JudgeTest("1 2\n", "3"), JudgeTest("2 2\n", "5"), JudgeTest("", None)])
+    assert [r.verdict for r in res] == [Verdict.AC, Verdict.WA, Verdict.RE]
+    assert "EOFError" in res[2].stderr
+    call = judge.run(Program("def f(x, y):\n    return [x, y]\n"), [JudgeTest("7\n\"a\"", '[7, "a"]')],
+                     kind="call", fn_name="f")
+    assert call[0].verdict == Verdict.AC, call
+    asserts = judge.run(Program("def add(a, b):\n    return a + b\n"),
+                        [JudgeTest(code="assert add(1, 2) == 3"), JudgeTest(code="assert add(1, 2) == 4")],
+                        kind="assert")
+    assert [r.verdict for r in asserts] == [Verdict.AC, Verdict.RE]
+
+
+def test_limits_kill_and_sweep(loop_judge):
+    _, judge = loop_judge
+    (tle,) = judge.run(Program("while True:\n    pass\n"), [JudgeTest("", None)], limits=Limits(time_s=1))
+    assert tle.verdict == Verdict.TLE and tle.time_s < 1.5
+    (ole,) = judge.run(Program("while True:\n    print('x' * 1000)\n"), [JudgeTest("", None)],
+                       limits=Limits(time_s=10, output_bytes=1 << 20))
+    assert ole.verdict == Verdict.OLE and ole.time_s < 3
+    daemon = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\nprint('parent done')\n"
+    (res,) = judge.run(Program(daemon), [JudgeTest("", "parent done")], limits=SHORT)
+    assert res.verdict == Verdict.AC
+    (after,) = judge.run(Program("import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"),
+                         [JudgeTest("", None)])
+    assert int(after.stdout) <= 3  # namespace init, supervisor, this test: the daemon is gone
+
+
+def test_slots_follow_program_changes(loop_judge):
+    """Programs interleave on one worker: each test must run its own program, however the
+    host's slot cache turns over (more programs than slots)."""
+    _, judge = loop_judge
+    programs = [Program(f"print({i} + int(input()))\n") for i in range(40)]
+    for round_ in range(2):
+        for i, program in enumerate(programs):
+            (res,) = judge.run(program, [JudgeTest(f"{round_}\n", str(i + round_))])
+            assert res.verdict == Verdict.AC, (i, round_, res)
+
+
+def test_stale_kill_is_ignored(loop_judge):
+    """A kill request can cross the report of the test it was meant for: the next test must
+    not be hurt by it."""
+    _, judge = loop_judge
+    _worker(judge)._send_kill()
+    (res,) = judge.run(Program("print(input())"), [JudgeTest("ok\n", "ok")])
+    assert res.verdict == Verdict.AC, res
