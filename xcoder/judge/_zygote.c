@@ -63,6 +63,12 @@ static Py_ssize_t n_keep;
 static PyObject *prepare_cb;
 static char *buf;
 static size_t bufcap;
+/* the host may queue one job behind the running test: it waits here, with its fds */
+static char *stash_buf;
+static size_t stash_cap;
+static long stash_len = -1;
+static int stash_fds[8];
+static int stash_nfds;
 
 typedef struct {
     uint32_t flags;
@@ -331,7 +337,18 @@ static int kill_all_others(pid_t pid) {
     }
 }
 
-/* Wait for the test: its exit, the wall limit, or a kill request from the host. */
+static void swap_buffers(void) {
+    char *b = buf;
+    size_t cap = bufcap;
+    buf = stash_buf;
+    bufcap = stash_cap;
+    stash_buf = b;
+    stash_cap = cap;
+}
+
+/* Wait for the test: its exit, the wall limit, or a kill request from the host. A job frame that
+ * arrives meanwhile is the next test, queued: kept (the running test's frame is no longer needed
+ * here, the child has its own copy) and started right after this one's report. */
 static void supervise(const job_header *h, pid_t pid, uint64_t start, uint64_t forked) {
     uint32_t flags = 0;
     uint64_t deadline = start + h->wall_ns;
@@ -356,13 +373,23 @@ static void supervise(const job_header *h, pid_t pid, uint64_t start, uint64_t f
         int ready = poll(watch, 2, wait_ms > 60000 ? 60000 : (int)wait_ms);
         if (ready < 0 && errno != EINTR) break;
         if (watch[0].revents) break;
-        if (watch[1].revents) { /* a kill request, or the host went away */
+        if (watch[1].revents) { /* a kill request, the next job, or the host went away */
             int extra[8], nextra;
             long length = recv_frame(extra, &nextra);
-            for (int i = 0; i < nextra; i++) close(extra[i]);
             if (length < 0) _exit(0);
-            flags |= REPORT_KILLED_BY_HOST;
-            break;
+            job_header other;
+            if (parse_header(length, &other) == 0 && (other.flags & FLAG_KILL)) {
+                for (int i = 0; i < nextra; i++) close(extra[i]);
+                if (other.id != h->id) continue; /* meant for a test that already ended */
+                flags |= REPORT_KILLED_BY_HOST;
+                break;
+            }
+            if (stash_len >= 0) _exit(3); /* a second queued job: the host broke the protocol */
+            swap_buffers();
+            stash_len = length;
+            stash_nfds = nextra;
+            memcpy(stash_fds, extra, sizeof extra);
+            continue;
         }
     }
     if (flags & (REPORT_TIMED_OUT | REPORT_KILLED_BY_HOST)) {
@@ -475,7 +502,16 @@ static PyObject *zygote_serve(PyObject *self, PyObject *unused) {
     }
     for (;;) {
         int fds[8], nfds;
-        long length = recv_frame(fds, &nfds);
+        long length;
+        if (stash_len >= 0) { /* the job the host queued during the last test */
+            swap_buffers();
+            length = stash_len;
+            nfds = stash_nfds;
+            memcpy(fds, stash_fds, sizeof fds);
+            stash_len = -1;
+        } else {
+            length = recv_frame(fds, &nfds);
+        }
         if (length == -1) _exit(0); /* the host closed the socket: this worker is done */
         if (length < 0) {
             PyErr_SetFromErrno(PyExc_OSError);

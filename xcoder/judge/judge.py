@@ -96,7 +96,9 @@ class Judge:
         self._cpp: CppCompiler | None = None
         self._cpp_cache_dir = Path(cpp_cache_dir) if cpp_cache_dir else None
         self._executor = self._make_executor(self.executor_name)
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="judge")
+        # two threads per worker: the warm executor queues a second test in each sandbox
+        threads = self.workers * (2 if self.executor_name == "warm" else 1)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="judge")
         log.info("judge: %d workers, isolation=%s, executor=%s", self.workers, self.isolation, self.executor_name)
 
     @classmethod

@@ -120,6 +120,13 @@ class WarmWorker:
         self.native_so = native_so  # the supervisor's C loop (in cpp_dir), or None: its Python loop
         self.native = False  # what the running supervisor reported
         self._programs: collections.OrderedDict[tuple, int] = collections.OrderedDict()  # program -> slot
+        # hand-over / collection order of overlapping tests (see `run`)
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._turn = 0
+        self._in_flight = 0
+        self._incarnation = 0
+        self._cgroup_key: tuple | None = None
         self.profile = profile
         self.isolation_mode = isolation_mode
         self.cpp_dir = cpp_dir
@@ -221,6 +228,8 @@ class WarmWorker:
             raise WorkerDied(f"judge worker {self.index} sent {hello!r} instead of ready")
         self.native = bool(hello.get("native"))
         self._programs.clear()  # a new supervisor holds no compiled program
+        self._incarnation += 1  # tests handed to the previous supervisor are lost: they fail as SE
+        self._cgroup_key = None
         self.baseline_bytes = self.cgroup.usage_bytes()
         self._oom_seen = self.cgroup.oom_kills()
         self.tests_run = 0
@@ -295,9 +304,10 @@ class WarmWorker:
             "timed_out": bool(flags & REPORT_TIMED_OUT), "clean": bool(flags & REPORT_CLEAN),
         }
 
-    def _send_kill(self) -> None:
+    def _send_kill(self, test_id: int) -> None:
+        """Kill test `test_id` early (output limit); ignored if it has already ended."""
         assert self.sock is not None
-        body = JOB_HEADER.pack(JOB_MAGIC, FLAG_KILL, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        body = JOB_HEADER.pack(JOB_MAGIC, FLAG_KILL, test_id, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         self.sock.sendall(len(body).to_bytes(4, "big") + body)
 
     # -- one test ------------------------------------------------------------------------------
@@ -321,74 +331,109 @@ class WarmWorker:
 
     def run(self, program: dict, test_payload: bytes, stdin: bytes, limits: Limits) -> RawRun:
         """One test: `program` (language, kind, code, ...; compiled once per slot in the
-        supervisor), `test_payload` (a call-kind test's input), `stdin`."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.restart()
-        assert self.sock is not None and self.cgroup is not None
+        supervisor), `test_payload` (a call-kind test's input), `stdin`.
+
+        Thread-safe, and two callers may overlap: the second test is handed over while the first
+        runs and waits in the supervisor, which starts it the moment the first is reported (no
+        idle gap while this process turns one result into the next test). Results are collected
+        in hand-over order; a queued test never shares the worker's cgroup limits with a running
+        test that has different ones (it waits until the worker is idle instead)."""
         mem = None if limits.memory_mb is None else int(limits.memory_mb)
-        has_memcg = self.cgroup.memory is not None
         cpu = limits.cpu_s if limits.cpu_s is not None else limits.time_s
         stack = STACK_BYTES if mem is None else min(STACK_BYTES, max(8 << 20, mem << 20))
-        slot, send_program = self._slot_for(program)
-        test_id = next(self._ids)
-        prep = marshal.dumps(program) if send_program else b""
-        header = JOB_HEADER.pack(
-            JOB_MAGIC, FLAG_PREPARE if send_program else 0, test_id, slot,
-            -1 if self.uid is None else self.uid,
-            int(float(limits.time_s) * 1e9),
-            max(1, math.ceil(cpu)),
-            int(limits.file_size_bytes),
-            int(limits.open_files),
-            int(limits.max_processes),
-            stack,
-            (mem << 20) if (mem is not None and not has_memcg) else 0,
-            len(prep),
-            len(test_payload),
-        )
-        self.cgroup.set_memory_limit(None if mem is None else self.baseline_bytes + (mem << 20))
-        self.cgroup.set_pids_max(int(limits.max_processes) + 3)  # + supervisor, bwrap init, monitor
-
-        stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
-        pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # stdout, stderr, result
-        try:  # 1 MiB stdout pipe: big outputs stream in 16x fewer wake-ups
-            fcntl.fcntl(pipes[0][1], F_SETPIPE_SZ, 1 << 20)
-        except OSError:
-            pass
-        try:
-            view = memoryview(stdin)
-            while view:
-                view = view[os.write(stdin_fd, view) :]
-            os.lseek(stdin_fd, 0, os.SEEK_SET)
-            body = header + prep + test_payload
-            socket.send_fds(self.sock, [len(body).to_bytes(4, "big") + body], [stdin_fd] + [w for _, w in pipes])
-        except OSError as exc:
-            for r, w in pipes:
-                os.close(r)
-                os.close(w)
-            os.close(stdin_fd)
-            self.restart()
-            return RawRun(error=f"cannot hand the test to judge worker {self.index}: {exc}")
-        except BaseException:
-            self._programs.clear()  # the supervisor may hold a half-sent program: start over
-            raise
+        pids_max = int(limits.max_processes) + 3  # + supervisor, bwrap init, monitor
+        with self._cond:
+            while self._in_flight and self._cgroup_key != (mem, pids_max):
+                self._cond.wait()
+            if self.proc is None or self.proc.poll() is not None:
+                self.restart()
+            assert self.sock is not None and self.cgroup is not None
+            has_memcg = self.cgroup.memory is not None
+            slot, send_program = self._slot_for(program)
+            test_id = next(self._ids)
+            prep = marshal.dumps(program) if send_program else b""
+            header = JOB_HEADER.pack(
+                JOB_MAGIC, FLAG_PREPARE if send_program else 0, test_id, slot,
+                -1 if self.uid is None else self.uid,
+                int(float(limits.time_s) * 1e9),
+                max(1, math.ceil(cpu)),
+                int(limits.file_size_bytes),
+                int(limits.open_files),
+                int(limits.max_processes),
+                stack,
+                (mem << 20) if (mem is not None and not has_memcg) else 0,
+                len(prep),
+                len(test_payload),
+            )
+            self.cgroup.set_memory_limit(None if mem is None else self.baseline_bytes + (mem << 20))
+            self.cgroup.set_pids_max(pids_max)
+            self._cgroup_key = (mem, pids_max)
+            stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
+            pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # stdout, stderr, result
+            try:  # 1 MiB stdout pipe: big outputs stream in 16x fewer wake-ups
+                fcntl.fcntl(pipes[0][1], F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+            try:
+                view = memoryview(stdin)
+                while view:
+                    view = view[os.write(stdin_fd, view) :]
+                os.lseek(stdin_fd, 0, os.SEEK_SET)
+                body = header + prep + test_payload
+                socket.send_fds(self.sock, [len(body).to_bytes(4, "big") + body], [stdin_fd] + [w for _, w in pipes])
+            except OSError as exc:
+                for r, w in pipes:
+                    os.close(r)
+                    os.close(w)
+                os.close(stdin_fd)
+                self.restart()
+                return RawRun(error=f"cannot hand the test to judge worker {self.index}: {exc}")
+            except BaseException:
+                self._programs.clear()  # the supervisor may hold a half-sent program: start over
+                raise
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            incarnation = self._incarnation
+            self._in_flight += 1
         os.close(stdin_fd)
         for _, w in pipes:
             os.close(w)
-        raw = self._collect([r for r, _ in pipes], limits, test_id)
-        if raw.error:
-            self.restart()
+        read_fds = [r for r, _ in pipes]
+        with self._cond:
+            while self._turn != ticket:
+                self._cond.wait()
+        try:
+            if incarnation != self._incarnation:
+                for fd in read_fds:
+                    os.close(fd)
+                return RawRun(error=f"judge worker {self.index} was restarted while this test waited in it")
+            raw, clean = self._collect(read_fds, limits, test_id)
+            if raw.error or not clean:
+                if not clean:
+                    log.warning("judge worker %d: processes survived the kill sweep; restarting it", self.index)
+                with self._cond:
+                    if incarnation == self._incarnation:
+                        self.restart()
+                return raw
+            # OOM kills only happen to failing tests: skip the cgroup read on the happy path. Any
+            # failure compares against the count seen after the previous failure (kills in between
+            # can only come from that test's own processes: a queued test starts after this one
+            # is reported, a fraction of a millisecond before this read).
+            if has_memcg and (raw.exit_code != 0 or raw.signal is not None):
+                kills = self.cgroup.oom_kills()
+                raw.memory_exceeded = kills > self._oom_seen
+                self._oom_seen = kills
+            self.tests_run += 1
             return raw
-        # OOM kills only happen to failing tests: skip the cgroup read on the happy path. Any
-        # failure compares against the count seen after the previous failure (kills in between
-        # can only come from that test's own processes).
-        if has_memcg and (raw.exit_code != 0 or raw.signal is not None):
-            kills = self.cgroup.oom_kills()
-            raw.memory_exceeded = kills > self._oom_seen
-            self._oom_seen = kills
-        self.tests_run += 1
-        return raw
+        finally:
+            with self._cond:
+                self._turn += 1
+                self._in_flight -= 1
+                self._cond.notify_all()
 
-    def _collect(self, read_fds: list[int], limits: Limits, test_id: int) -> RawRun:
+    def _collect(self, read_fds: list[int], limits: Limits, test_id: int) -> tuple[RawRun, bool]:
+        """Stream the test's output until its report; (result, whether the sweep left the
+        sandbox clean)."""
         assert self.sock is not None
         raw = RawRun()
         out_fd, err_fd, res_fd = read_fds
@@ -418,7 +463,7 @@ class WarmWorker:
                             report = self._recv_report()
                         except (EOFError, OSError, ValueError) as exc:
                             raw.error = f"judge worker {self.index} died: {exc}; log: {self.log_tail()}"
-                            return raw
+                            return raw, True
                         poller.unregister(sock_fd)
                         drain_deadline = time.monotonic() + 2.0
                         continue
@@ -438,18 +483,19 @@ class WarmWorker:
                     if raw.output_bytes > limits.output_bytes and not kill_sent and report is None:
                         raw.output_exceeded = True
                         kill_sent = True
-                        self._send_kill()
+                        with self._cond:  # the socket is shared with the thread handing over the next test
+                            self._send_kill(test_id)
         finally:
             for fd in read_fds:
                 os.close(fd)
         if report is None:
-            return raw
+            return raw, True
         if report["id"] != test_id:
             raw.error = f"judge worker {self.index} reported test {report['id']} for test {test_id}"
-            return raw
+            return raw, True
         if report["flags"] & REPORT_ERROR:
             raw.error = f"judge worker {self.index} refused the test (supervisor code {report['status']})"
-            return raw
+            return raw, True
         status = report["status"]
         raw.wall_s = report["wall_s"]
         raw.cpu_s = report["cpu_s"]
@@ -472,16 +518,17 @@ class WarmWorker:
                 record = {"ok": False, "error": "call harness result is not JSON (the program wrote to fd 3?)"}
             raw.result_record = record if isinstance(record, dict) else {"ok": False, "error": "bad result"}
         raw.timings = {k: report[k] for k in ("fork_s", "total_s", "sweep_s", "minflt") if k in report}
-        if not report.get("clean", True):
-            log.warning("judge worker %d: processes survived the kill sweep; restarting it", self.index)
-            self.restart()
-        return raw
+        return raw, bool(report.get("clean", True))
 
 
 class WarmPool:
-    """`workers` slots, each a lean sandbox (stdio Python, C++) and, started on first use, a
-    full one (call/assert: LCB's import prelude pre-imported). `execute` borrows one slot for
-    one test (thread-safe)."""
+    """`workers` slots (one per core), each a lean sandbox (stdio Python, C++) and, started on
+    first use, a full one (call/assert: LCB's import prelude pre-imported). `execute` runs one
+    test on a slot (thread-safe). Two callers may share a slot: the second test is queued in the
+    same sandbox behind the first (`WarmWorker.run`), never run beside it, so one program per core
+    runs at a time and wall-time limits keep their meaning."""
+
+    TESTS_PER_SLOT = 2  # one running + one queued
 
     def __init__(self, workers: int, isolation_mode: str, cpp_dir: Path) -> None:
         from xcoder.judge import native
@@ -491,20 +538,40 @@ class WarmPool:
         self.native_so = native.shared_object(cpp_dir)
         self._idle: queue.Queue[int] = queue.Queue()
         self._slots: list[dict[str, WarmWorker]] = []
+        self._slot_cond = threading.Condition()
+        self._holders = [0] * workers  # callers using each slot
+        self._active = [""] * workers  # the profile they use (both use the same sandbox)
         _live_pools.add(self)
         try:
             for index in range(workers):
                 self._slots.append({"lean": WarmWorker(index, isolation_mode, cpp_dir, "lean", self.native_so)})
-                self._idle.put(index)
+            for _ in range(self.TESTS_PER_SLOT):
+                for index in range(workers):
+                    self._idle.put(index)
         except Exception:
             self.close()
             raise
 
-    def _worker(self, index: int, profile: str) -> WarmWorker:
-        slot = self._slots[index]
-        if profile not in slot:  # only this thread holds the slot: no race
-            slot[profile] = WarmWorker(index, self.isolation_mode, self.cpp_dir, profile, self.native_so)
-        return slot[profile]
+    @property
+    def workers(self) -> int:
+        return len(self._slots)
+
+    def _acquire(self, index: int, profile: str) -> WarmWorker:
+        """The slot's sandbox for `profile`, once no caller uses the slot's other sandbox."""
+        with self._slot_cond:
+            while self._holders[index] and self._active[index] != profile:
+                self._slot_cond.wait()
+            slot = self._slots[index]
+            if profile not in slot:
+                slot[profile] = WarmWorker(index, self.isolation_mode, self.cpp_dir, profile, self.native_so)
+            self._active[index] = profile
+            self._holders[index] += 1
+            return slot[profile]
+
+    def _release(self, index: int) -> None:
+        with self._slot_cond:
+            self._holders[index] -= 1
+            self._slot_cond.notify_all()
 
     def execute(
         self,
@@ -523,17 +590,21 @@ class WarmPool:
         try:
             if language == "cpp":
                 assert binary is not None
-                worker = self._worker(index, "lean")
-                path = f"/cpp/{binary.name}" if worker.isolation_mode == "bwrap" else str(binary)
+                profile = "lean"
+                path = f"/cpp/{binary.name}" if self.isolation_mode == "bwrap" else str(binary)
                 program = {"language": "cpp", "binary": path, "kind": "stdio"}
             else:
-                worker = self._worker(index, "lean" if (kind == "stdio" and not prelude) else "full")
+                profile = "lean" if (kind == "stdio" and not prelude) else "full"
                 program = {"language": "python", "kind": kind, "prelude": prelude, "code": code, "fn_name": fn_name}
                 if kind == "assert":
                     program["test_code"] = test_code
-            if kind == "call":  # the arguments travel as the test payload, stdin stays empty
-                return worker.run(program, stdin.encode(), b"", limits)
-            return worker.run(program, b"", stdin.encode(), limits)
+            worker = self._acquire(index, profile)
+            try:
+                if kind == "call":  # the arguments travel as the test payload, stdin stays empty
+                    return worker.run(program, stdin.encode(), b"", limits)
+                return worker.run(program, b"", stdin.encode(), limits)
+            finally:
+                self._release(index)
         finally:
             self._idle.put(index)
 

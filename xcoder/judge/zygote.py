@@ -56,6 +56,7 @@ FLAG_PREPARE = 1
 FLAG_KILL = 2
 REPORT_TIMED_OUT, REPORT_KILLED_BY_HOST, REPORT_CLEAN, REPORT_ERROR = 1, 2, 4, 8
 PROGRAMS = {}  # slot -> prepared program (the host decides which slot holds what)
+QUEUED = []  # (body, fds) of the job the host queued behind the running test (at most one)
 
 
 def _recv_exact(sock, count):
@@ -401,7 +402,7 @@ def serve_python(sock, ctl_fd, detach_ctl, keep_fd):
     poller = select.poll()  # one for the supervisor's life: the control socket stays registered
     poller.register(ctl_fd, select.POLLIN)
     while True:
-        body, fds = recv_frame(sock)
+        body, fds = QUEUED.pop() if QUEUED else recv_frame(sock)
         if body is None:
             os._exit(0)
         h = parse_header(body)
@@ -463,14 +464,21 @@ def supervise(sock, poller, h, pid, start, forked):
                     host_msg = True
             if exited:
                 break
-            if host_msg:  # the control socket: a kill request (or the host went away)
+            if host_msg:  # the control socket: a kill request, the next job, or the host went away
                 msg, extra = recv_frame(sock)
-                for fd in extra:
-                    os.close(fd)
                 if msg is None:
                     os._exit(0)
-                killed_by_host = True
-                break
+                other = parse_header(msg)
+                if other is not None and other["flags"] & FLAG_KILL:
+                    for fd in extra:
+                        os.close(fd)
+                    if other["id"] != h["id"]:
+                        continue  # meant for a test that already ended
+                    killed_by_host = True
+                    break
+                if QUEUED:
+                    os._exit(3)  # a second queued job: the host broke the protocol
+                QUEUED.append((msg, extra))  # the next test: started right after this one
     finally:
         poller.unregister(pidfd)
     if timed_out or killed_by_host:
