@@ -7,7 +7,9 @@ inherited unix socket (fd given in argv), every frame a 4-byte big-endian length
   program description: language, kind, code, fn_name, test code, binary; compiled here and kept
   in `PROGRAMS[slot]`, so a program's code crosses the socket once per worker, not per test),
   then a per-test payload (a call-kind test's input). Four fds ride with it: stdin, stdout,
-  stderr, result. A header with FLAG_KILL (output limit hit) kills the running test early.
+  stderr, result. A job that arrives while a test runs is the next test, queued by the host: kept
+  (one at most) and forked as soon as the running one is reported. A header with FLAG_KILL and the
+  running test's id (output limit hit) kills it early; one naming an ended test is ignored.
 - report (here -> host): a fixed REPORT_SIZE-byte record (status, rusage, flags, timings).
 We fork; the child drops to the job's unprivileged uid, applies rlimits, wires the fds to 0/1/2
 and *returns to the top level* where the program runs like `python3 prog.py` (or execs the
