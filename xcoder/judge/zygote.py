@@ -58,7 +58,9 @@ FLAG_PREPARE = 1
 FLAG_KILL = 2
 REPORT_TIMED_OUT, REPORT_KILLED_BY_HOST, REPORT_CLEAN, REPORT_ERROR = 1, 2, 4, 8
 PROGRAMS = {}  # slot -> prepared program (the host decides which slot holds what)
+MAIN_TEMPLATES = {}  # "plain" / "prelude" -> the children's `__main__` (built once by `serve`)
 QUEUED = []  # (body, fds) of the job the host queued behind the running test (at most one)
+KEEP_ALIVE = []  # objects `serve` must not free when a child returns from it (see there)
 
 
 def _recv_exact(sock, count):
@@ -124,6 +126,9 @@ def prepare(slot, payload):
     job = marshal.loads(payload)
     if job.get("language") == "python":
         _attach_code_objects(job)
+        # what run_job needs, set here once rather than written by every child
+        job["_main"] = MAIN_TEMPLATES["prelude" if (job.get("kind") != "stdio" or job.get("prelude")) else "plain"]
+        job["_path"], job["_dir"] = PROGRAM_FILE, SCRATCH  # the child's cwd is SCRATCH
     PROGRAMS[slot] = job
 
 
@@ -377,8 +382,14 @@ def serve(ctl_fd, native_path):
     with_prelude = new_main_module(PROGRAM_FILE)
     if PROFILE == "full":
         with_prelude.__dict__.update(_prelude_names())
+    MAIN_TEMPLATES.update(plain=plain, prelude=with_prelude)
     import gc
 
+    # Held for the supervisor's life: when a child returns from here to run its program, these
+    # locals must not be deallocated (freeing the socket object and the module cost a child ~25
+    # copy-on-write faults), only dereferenced.
+    KEEP_ALIVE.extend((sock, native, detach_ctl, plain, with_prelude, gc))
+    KEEP_ALIVE.extend((sys.modules["__main__"], sys.argv, sys.path[0]))  # what a child's fresh `__main__` replaces
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
     send_msg(sock, {"ready": True, "pid": os.getpid(), "native": native is not None})
@@ -393,9 +404,6 @@ def serve(ctl_fd, native_path):
         job = PROGRAMS[slot]
     if payload:  # a call-kind test's input
         job["input"] = payload.decode("utf-8")
-    if job.get("language") == "python":
-        job["_main"] = with_prelude if (job.get("kind") != "stdio" or job.get("prelude")) else plain
-        job["_path"], job["_dir"] = PROGRAM_FILE, SCRATCH  # the child's cwd is SCRATCH
     return job, keep_fd
 
 
