@@ -15,7 +15,7 @@ APLUSB = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 def test_supervisor_death_is_se_then_the_worker_restarts(tmp_path):
     with Judge(workers=1, cpp_cache_dir=tmp_path) as judge:
-        worker = judge._warm._slots[0]["lean"]
+        worker = judge._warm.cores[0]["lean"]
         victim = worker.proc.pid
         killer = threading.Timer(0.5, lambda: os.killpg(victim, signal.SIGKILL))
         killer.start()

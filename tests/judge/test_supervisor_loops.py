@@ -5,6 +5,8 @@ sweep, clean-up, program slots, protocol hygiene)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from xcoder.judge import Judge, JudgeTest, Limits, Program, Verdict, native
@@ -27,7 +29,7 @@ def loop_judge(request, tmp_path_factory):
 
 
 def _worker(judge):
-    return judge._warm._slots[0]["lean"]
+    return judge._warm.cores[0]["lean"]
 
 
 def test_the_requested_loop_runs(loop_judge):
@@ -76,15 +78,51 @@ def test_slots_follow_program_changes(loop_judge):
             assert res.verdict == Verdict.AC, (i, round_, res)
 
 
-def test_stale_kill_is_ignored(loop_judge):
-    """A kill request can cross the report of the test it was meant for: the next test must
-    not be hurt by it."""
+def test_big_inputs_travel_as_memfds_and_big_outputs_in_chunks(loop_judge):
+    """Inputs over the inline limit arrive as passed fds (stdin and a call payload); outputs over
+    a chunk are streamed while the program runs and arrive whole, stdout and stderr apart."""
+    from xcoder.judge.warm import INLINE_MAX
+
+    _, judge = loop_judge
+    big_in = "x" * (3 * INLINE_MAX) + "\n"
+    (echo,) = judge.run(Program("import sys\ndata = sys.stdin.read()\nprint(len(data), data[:3])\n"),
+                        [JudgeTest(big_in, f"{len(big_in)} xxx")])
+    assert echo.verdict == Verdict.AC, echo
+    arg = json.dumps(list(range(20000)))  # ~110 KB of arguments
+    (call,) = judge.run(Program("def f(xs, k):\n    return sum(xs) + k\n"), [JudgeTest(f"{arg}\n5", str(sum(range(20000)) + 5))],
+                        kind="call", fn_name="f")
+    assert call.verdict == Verdict.AC, call
+    both = "import sys\nsys.stdout.write('o' * 3_000_000)\nsys.stderr.write('e' * 700_000)\n"
+    (res,) = judge.run(Program(both), [JudgeTest("", None)], limits=Limits(time_s=10, memory_mb=512))
+    assert res.verdict == Verdict.AC, res
+    assert res.stdout == "o" * (1 << 20) and res.truncated  # kept whole for comparison, capped in the result
+    assert res.stderr == "e" * 700_000
+
+
+def test_slots_turn_over_while_tests_are_queued(loop_judge):
+    """More programs than the supervisor has slots, all in one batch on one worker: a slot a
+    queued test names is never replaced under it."""
+    from xcoder.judge import JudgeJob
+    from xcoder.judge.warm import PROGRAM_SLOTS
+
+    _, judge = loop_judge
+    jobs = [JudgeJob(Program(f"print({i} * 1000 + int(input()))\n"), [JudgeTest(f"{t}\n", str(i * 1000 + t)) for t in range(3)])
+            for i in range(PROGRAM_SLOTS + 40)]
+    for i, results in enumerate(judge.run_many(jobs)):
+        assert [r.verdict for r in results] == [Verdict.AC] * 3, (i, results)
+
+
+def test_an_oom_kill_is_charged_to_its_own_test(loop_judge):
+    """A memory-limit kill and a plain crash queued right behind it: MLE, then RE (the supervisor
+    reads the cgroup's OOM counter itself, after each test)."""
     _, judge = loop_judge
     worker = _worker(judge)
-    with worker._cond:
-        worker._send_kill(12345)  # an id no running test has
-    (res,) = judge.run(Program("print(input())"), [JudgeTest("ok\n", "ok")])
-    assert res.verdict == Verdict.AC, res
+    if worker.cgroup is None or worker.cgroup.memory is None:
+        pytest.skip("no memory cgroup on this host")
+    code = "import sys\nif input() == 'hog':\n    x = bytearray(300 << 20)\nsys.exit(3)\n"
+    results = judge.run(Program(code), [JudgeTest("hog\n", None), JudgeTest("calm\n", None)] * 3,
+                        limits=Limits(time_s=10, memory_mb=64))
+    assert [r.verdict for r in results] == [Verdict.MLE, Verdict.RE] * 3, results
 
 
 def test_native_loop_keeps_the_supervisor_out_of_copy_on_write(tmp_path, monkeypatch):

@@ -1,14 +1,18 @@
-/* Native per-test loop of the warm judge supervisor (zygote.py holds the protocol's description).
+/* Native per-test loop of the warm judge supervisor (protocol: zygote.py's docstring).
  *
  * Why C: the supervisor forks a fresh test process per test, and after every fork each memory page
  * the supervisor writes costs it a copy-on-write fault. In Python, receiving a job, waiting for the
- * test, sweeping the namespace and reporting write ~80 distinct pages per test (refcounts, new
- * objects): ~0.25 ms per test on a 2-core VM. This loop writes a handful. It is an accelerator
- * only: zygote.py runs the same protocol in Python when this module cannot be built or loaded.
+ * test, reading its output, sweeping the namespace and reporting write ~80 distinct pages per test
+ * (refcounts, new objects). This loop writes a handful. It is an accelerator only: zygote.py runs
+ * the same protocol in Python when this module cannot be built or loaded.
+ *
+ * The host hands over tests in batches (up to QUEUE_MAX queued here); this loop runs them one at a
+ * time: stdin into a memfd, output pipes, fork, wall limit on a pidfd, stdout/stderr streamed back
+ * in chunks (the output limit is enforced here), reap, namespace sweep, one report per test.
  *
  * serve() returns only in a forked child, after the child's set-up (fds, scratch dir, rlimits, uid
  * drop): (slot, per-test payload). The parent never returns: it _exit()s when the host closes the
- * control socket. Python is called back only to prepare a program slot (compile its code).
+ * control socket. Python is called back only to prepare a program slot (load its code).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,11 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,46 +44,75 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1U
+#endif
 
-/* wire format: keep in sync with zygote.py (JOB_* / REPORT_*) and warm.py */
-#define JOB_MAGIC 0x314A4358u    /* "XCJ1" little-endian */
-#define REPORT_MAGIC 0x31524358u /* "XCR1" */
-#define JOB_HEADER_SIZE 88
-#define REPORT_SIZE 80
-#define FLAG_PREPARE 1u
-#define FLAG_KILL 2u
+/* ---- wire format: keep in sync with zygote.py (the protocol's description) and warm.py -------- */
+#define PROGRAM_MAGIC 0x32504358u /* "XCP2" little-endian */
+#define TEST_MAGIC 0x32544358u    /* "XCT2" */
+#define CHUNK_MAGIC 0x324F4358u   /* "XCO2" */
+#define REPORT_MAGIC 0x32524358u  /* "XCR2" */
+#define PROGRAM_HEADER_SIZE 16    /* <IIII magic slot len pad */
+#define TEST_HEADER_SIZE 104      /* <IIQiiQQQQQQQQIIII */
+#define CHUNK_HEADER_SIZE 24      /* <IIQII magic stream id len pad */
+#define REPORT_HEADER_SIZE 104    /* <IIQiiQQQQQQQQIIII */
+#define TEST_STDIN_FD 1u          /* stdin arrives as a passed fd (large inputs) */
+#define TEST_PAYLOAD_FD 2u        /* the call payload arrives as a passed fd */
 #define REPORT_TIMED_OUT 1u
-#define REPORT_KILLED_BY_HOST 2u
 #define REPORT_CLEAN 4u
 #define REPORT_ERROR 8u
+#define REPORT_OUTPUT_EXCEEDED 16u
+#define REPORT_OOM 32u
+#define STREAM_STDOUT 1u
+#define STREAM_STDERR 2u
+#define STREAM_RESULT 3u
+#define QUEUE_MAX 32              /* tests the host may have outstanding here (running included) */
+#define INLINE_MAX 65536          /* payload + stdin bytes a test frame may carry inline */
+#define CHUNK_BYTES (256 * 1024)  /* per stream: output is forwarded whenever this much is buffered */
+#define MAX_SLOTS 256
+#define MAX_PROGRAM_BYTES (64u << 20)
+#define QUIET_NS 1000000ull       /* the first millisecond of a test: only its exit wakes us */
+#define BIG_PIPE (1 << 20)
 
 static const char SETUP_ERROR_PREFIX[] = "\0xcoder-setup-error:";
 #define SETUP_ERROR_PREFIX_LEN (sizeof(SETUP_ERROR_PREFIX) - 1)
-
-static int ctl_fd = -1;
-static int in_namespace = 1;
-static char scratch[1024];
-static char tmp_dir[1024];
-static char **keep_names;
-static Py_ssize_t n_keep;
-static PyObject *prepare_cb;
-static char *buf;
-static size_t bufcap;
-/* the host may queue one job behind the running test: it waits here, with its fds */
-static char *stash_buf;
-static size_t stash_cap;
-static long stash_len = -1;
-static int stash_fds[8];
-static int stash_nfds;
 
 typedef struct {
     uint32_t flags;
     uint64_t id;
     int32_t slot;
     int32_t uid;
-    uint64_t wall_ns, cpu_s, fsize, nofile, nproc, stack, as;
-    uint32_t prep_len, test_len;
-} job_header;
+    uint64_t wall_ns, cpu_s, fsize, nofile, nproc, stack, as, output_limit;
+    uint32_t payload_len, stdin_len, nfds;
+    int fds[2];        /* passed fds: stdin (TEST_STDIN_FD) then payload (TEST_PAYLOAD_FD) */
+    char *inline_data; /* payload then stdin, in this entry's queue slab slot */
+} test_entry;
+
+static int ctl_fd = -1;
+static int oom_fd = -1; /* the worker's memory.oom_control (read-only), or -1 */
+static int in_namespace = 1;
+static char scratch[1024];
+static char tmp_dir[1024];
+static char **keep_names;
+static Py_ssize_t n_keep;
+static PyObject *prepare_cb;
+static unsigned char slot_ready[MAX_SLOTS];
+
+/* Queue: a ring of entries; each entry's inline bytes live in its own slab slot. The slab and the
+ * output buffers are MADV_DONTFORK: a test process never inherits other tests' inputs, and fork does
+ * not copy their page tables. */
+static test_entry queue[QUEUE_MAX];
+static int q_head, q_len;
+static char *slab;            /* QUEUE_MAX * INLINE_MAX */
+static char *out_bufs[4];     /* [stream] -> CHUNK_BYTES */
+static size_t out_len[4];
+static char *payload_copy;    /* the running test's inline payload, in forkable memory */
+static int stdin_memfd = -1;  /* reused for every inline stdin */
+static long long last_oom = -1;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -89,17 +124,6 @@ static uint64_t get_u64(const char *p) { uint64_t v; memcpy(&v, p, 8); return v;
 static uint32_t get_u32(const char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static void put_u64(char *p, uint64_t v) { memcpy(p, &v, 8); }
 static void put_u32(char *p, uint32_t v) { memcpy(p, &v, 4); }
-
-static int ensure_buf(size_t n) {
-    if (n <= bufcap) return 0;
-    size_t cap = bufcap ? bufcap : 65536;
-    while (cap < n) cap *= 2;
-    char *grown = realloc(buf, cap);
-    if (!grown) return -1;
-    buf = grown;
-    bufcap = cap;
-    return 0;
-}
 
 /* exactly n bytes from the control socket: 1 ok, 0 EOF, -1 error */
 static int recv_exact(char *p, size_t n) {
@@ -116,32 +140,105 @@ static int recv_exact(char *p, size_t n) {
     return 1;
 }
 
-static int send_all(int fd, const char *p, size_t n) {
-    while (n) {
-        ssize_t put = send(fd, p, n, MSG_NOSIGNAL);
+static void send_iov(struct iovec *iov, int n) {
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)n;
+    for (;;) {
+        ssize_t put = sendmsg(ctl_fd, &msg, MSG_NOSIGNAL);
         if (put < 0) {
             if (errno == EINTR) continue;
-            return -1;
+            _exit(0); /* the host went away */
         }
-        p += put;
-        n -= (size_t)put;
+        size_t left = (size_t)put;
+        while (msg.msg_iovlen && left >= msg.msg_iov[0].iov_len) {
+            left -= msg.msg_iov[0].iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (!msg.msg_iovlen) return;
+        msg.msg_iov[0].iov_base = (char *)msg.msg_iov[0].iov_base + left;
+        msg.msg_iov[0].iov_len -= left;
     }
-    return 0;
 }
 
-/* One frame (4-byte big-endian length + body) into buf; fds that came with it into fds[].
- * Reads exactly the frame (the length via recvmsg, so the fds of the *next* frame stay queued).
- * Returns the body length, -1 on EOF, -2 on error. */
-static long recv_frame(int *fds, int *nfds) {
-    char head[4];
+static void send_chunk(uint64_t id, uint32_t stream) {
+    char head[4 + CHUNK_HEADER_SIZE];
+    put_u32(head, (uint32_t)(CHUNK_HEADER_SIZE + out_len[stream]));
+    put_u32(head + 4, CHUNK_MAGIC);
+    put_u32(head + 8, stream);
+    put_u64(head + 12, id);
+    put_u32(head + 20, (uint32_t)out_len[stream]);
+    put_u32(head + 24, 0);
+    struct iovec iov[2] = {{head, sizeof head}, {out_bufs[stream], out_len[stream]}};
+    send_iov(iov, 2);
+    out_len[stream] = 0;
+}
+
+typedef struct {
+    uint32_t flags;
+    int32_t status, code;
+    uint64_t wall_ns, cpu_ns, maxrss_kb, minflt, fork_ns, total_ns, sweep_ns, output_total;
+} report;
+
+/* One report frame: the fixed record, then what is still buffered of stdout, stderr, result. */
+static void send_report(uint64_t id, const report *r) {
+    char head[4 + REPORT_HEADER_SIZE];
+    size_t tails = out_len[1] + out_len[2] + out_len[3];
+    char *h = head + 4;
+    put_u32(head, (uint32_t)(REPORT_HEADER_SIZE + tails));
+    put_u32(h, REPORT_MAGIC);
+    put_u32(h + 4, r->flags);
+    put_u64(h + 8, id);
+    put_u32(h + 16, (uint32_t)r->status);
+    put_u32(h + 20, (uint32_t)r->code);
+    put_u64(h + 24, r->wall_ns);
+    put_u64(h + 32, r->cpu_ns);
+    put_u64(h + 40, r->maxrss_kb);
+    put_u64(h + 48, r->minflt);
+    put_u64(h + 56, r->fork_ns);
+    put_u64(h + 64, r->total_ns);
+    put_u64(h + 72, r->sweep_ns);
+    put_u64(h + 80, r->output_total);
+    put_u32(h + 88, (uint32_t)out_len[1]);
+    put_u32(h + 92, (uint32_t)out_len[2]);
+    put_u32(h + 96, (uint32_t)out_len[3]);
+    put_u32(h + 100, 0);
+    struct iovec iov[4] = {{head, sizeof head}, {out_bufs[1], out_len[1]}, {out_bufs[2], out_len[2]},
+                           {out_bufs[3], out_len[3]}};
+    send_iov(iov, 4);
+    out_len[1] = out_len[2] = out_len[3] = 0;
+}
+
+static void report_error(uint64_t id, int32_t code) {
+    report r;
+    memset(&r, 0, sizeof r);
+    r.flags = REPORT_ERROR | REPORT_CLEAN;
+    r.code = code;
+    send_report(id, &r);
+}
+
+static void close_entry_fds(test_entry *e) {
+    for (uint32_t i = 0; i < e->nfds && i < 2; i++) close(e->fds[i]);
+    e->nfds = 0;
+}
+
+/* ---- receiving frames ------------------------------------------------------------------------ */
+
+/* Read one frame: its length with recvmsg (fds travel with the frame's first byte: the host sends
+ * every frame that carries fds in its own sendmsg), then its body. Frames are handled here:
+ * a program is prepared at once, a test is queued. Returns 1 handled, 0 host closed, -1 error. */
+static int read_frame(void) {
+    char len_bytes[4];
+    int fds[4], nfds = 0;
     size_t have = 0;
-    *nfds = 0;
     while (have < 4) {
         union {
-            char bytes[CMSG_SPACE(8 * sizeof(int))];
+            char bytes[CMSG_SPACE(4 * sizeof(int))];
             struct cmsghdr align;
         } control;
-        struct iovec iov = {head + have, 4 - have};
+        struct iovec iov = {len_bytes + have, 4 - have};
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = &iov;
@@ -149,68 +246,99 @@ static long recv_frame(int *fds, int *nfds) {
         msg.msg_control = control.bytes;
         msg.msg_controllen = sizeof control.bytes;
         ssize_t got = recvmsg(ctl_fd, &msg, MSG_CMSG_CLOEXEC);
-        if (got == 0) return -1;
+        if (got == 0) return 0;
         if (got < 0) {
             if (errno == EINTR) continue;
-            return -2;
+            return -1;
         }
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
             int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
             int *passed = (int *)CMSG_DATA(c);
             for (int i = 0; i < count; i++) {
-                if (*nfds < 8) fds[(*nfds)++] = passed[i];
+                if (nfds < 4) fds[nfds++] = passed[i];
                 else close(passed[i]);
             }
         }
         have += (size_t)got;
     }
-    uint32_t length = ((uint32_t)(uint8_t)head[0] << 24) | ((uint32_t)(uint8_t)head[1] << 16) |
-                      ((uint32_t)(uint8_t)head[2] << 8) | (uint32_t)(uint8_t)head[3];
-    if (ensure_buf((size_t)length + 1)) return -2;
-    int ok = recv_exact(buf, length);
-    if (ok == 0) return -1;
-    if (ok < 0) return -2;
-    return (long)length;
+    uint32_t length = get_u32(len_bytes);
+    char magic_bytes[4];
+    if (length < 4 || recv_exact(magic_bytes, 4) != 1) goto broken;
+    uint32_t magic = get_u32(magic_bytes);
+    if (magic == PROGRAM_MAGIC) {
+        char rest[PROGRAM_HEADER_SIZE - 4];
+        if (length < PROGRAM_HEADER_SIZE || nfds || recv_exact(rest, sizeof rest) != 1) goto broken;
+        uint32_t slot = get_u32(rest), plen = get_u32(rest + 4);
+        if (slot >= MAX_SLOTS || plen != length - PROGRAM_HEADER_SIZE || plen > MAX_PROGRAM_BYTES) goto broken;
+        char *body = malloc(plen ? plen : 1);
+        if (!body) goto broken;
+        if (recv_exact(body, plen) != 1) {
+            free(body);
+            goto broken;
+        }
+        slot_ready[slot] = 0;
+        PyObject *done = PyObject_CallFunction(prepare_cb, "iy#", (int)slot, body, (Py_ssize_t)plen);
+        free(body);
+        if (done) {
+            slot_ready[slot] = 1;
+            Py_DECREF(done);
+        } else {
+            PyErr_Print(); /* to the worker log; the slot's tests are refused */
+        }
+        return 1;
+    }
+    if (magic != TEST_MAGIC || length < TEST_HEADER_SIZE || q_len >= QUEUE_MAX) goto broken;
+    char h[TEST_HEADER_SIZE];
+    if (recv_exact(h + 4, TEST_HEADER_SIZE - 4) != 1) goto broken;
+    test_entry *e = &queue[(q_head + q_len) % QUEUE_MAX];
+    memset(e, 0, sizeof *e);
+    e->flags = get_u32(h + 4);
+    e->id = get_u64(h + 8);
+    e->slot = (int32_t)get_u32(h + 16);
+    e->uid = (int32_t)get_u32(h + 20);
+    e->wall_ns = get_u64(h + 24);
+    e->cpu_s = get_u64(h + 32);
+    e->fsize = get_u64(h + 40);
+    e->nofile = get_u64(h + 48);
+    e->nproc = get_u64(h + 56);
+    e->stack = get_u64(h + 64);
+    e->as = get_u64(h + 72);
+    e->output_limit = get_u64(h + 80);
+    e->payload_len = get_u32(h + 88);
+    e->stdin_len = get_u32(h + 92);
+    e->nfds = get_u32(h + 96);
+    uint32_t want_fds = ((e->flags & TEST_STDIN_FD) ? 1u : 0u) + ((e->flags & TEST_PAYLOAD_FD) ? 1u : 0u);
+    uint64_t inline_len = (uint64_t)((e->flags & TEST_PAYLOAD_FD) ? 0 : e->payload_len) +
+                          ((e->flags & TEST_STDIN_FD) ? 0 : e->stdin_len);
+    if (e->nfds != want_fds || (uint32_t)nfds != want_fds || inline_len > INLINE_MAX ||
+        (uint64_t)TEST_HEADER_SIZE + inline_len != length)
+        goto broken;
+    for (int i = 0; i < nfds; i++) e->fds[i] = fds[i];
+    e->inline_data = slab + (size_t)((q_head + q_len) % QUEUE_MAX) * INLINE_MAX;
+    if (recv_exact(e->inline_data, (size_t)inline_len) != 1) goto broken;
+    q_len++;
+    return 1;
+broken: /* the host broke the protocol (or went away mid-frame): nothing after this can be trusted */
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    return -1;
 }
 
-static int parse_header(long length, job_header *h) {
-    if (length < JOB_HEADER_SIZE || get_u32(buf) != JOB_MAGIC) return -1;
-    h->flags = get_u32(buf + 4);
-    h->id = get_u64(buf + 8);
-    h->slot = (int32_t)get_u32(buf + 16);
-    h->uid = (int32_t)get_u32(buf + 20);
-    h->wall_ns = get_u64(buf + 24);
-    h->cpu_s = get_u64(buf + 32);
-    h->fsize = get_u64(buf + 40);
-    h->nofile = get_u64(buf + 48);
-    h->nproc = get_u64(buf + 56);
-    h->stack = get_u64(buf + 64);
-    h->as = get_u64(buf + 72);
-    h->prep_len = get_u32(buf + 80);
-    h->test_len = get_u32(buf + 84);
-    if ((uint64_t)JOB_HEADER_SIZE + h->prep_len + h->test_len != (uint64_t)length) return -1;
-    return 0;
-}
-
-static void send_report(uint64_t id, uint32_t flags, int32_t status, uint64_t wall_ns, uint64_t cpu_ns,
-                        uint64_t maxrss_kb, uint64_t minflt, uint64_t fork_ns, uint64_t total_ns, uint64_t sweep_ns) {
-    char frame[4 + REPORT_SIZE];
-    frame[0] = 0; frame[1] = 0; frame[2] = 0; frame[3] = REPORT_SIZE;
-    char *r = frame + 4;
-    put_u32(r, REPORT_MAGIC);
-    put_u32(r + 4, flags);
-    put_u64(r + 8, id);
-    put_u32(r + 16, (uint32_t)status);
-    put_u32(r + 20, 0);
-    put_u64(r + 24, wall_ns);
-    put_u64(r + 32, cpu_ns);
-    put_u64(r + 40, maxrss_kb);
-    put_u64(r + 48, minflt);
-    put_u64(r + 56, fork_ns);
-    put_u64(r + 64, total_ns);
-    put_u64(r + 72, sweep_ns);
-    if (send_all(ctl_fd, frame, sizeof frame) < 0) _exit(0); /* the host went away */
+/* Handle every frame that is ready (at most until the queue is full). -1: stop serving. */
+static int read_ready_frames(int block) {
+    for (;;) {
+        if (q_len >= QUEUE_MAX) return 0;
+        struct pollfd p = {ctl_fd, POLLIN, 0};
+        int ready = poll(&p, 1, block ? -1 : 0);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (ready == 0) return 0;
+        int got = read_frame();
+        if (got <= 0) return -1;
+        block = 0;
+    }
 }
 
 /* ---- scratch and /tmp clean-up (same rules as zygote.wipe_scratch / wipe_tmp) ---------------- */
@@ -337,78 +465,15 @@ static int kill_all_others(pid_t pid) {
     }
 }
 
-static void swap_buffers(void) {
-    char *b = buf;
-    size_t cap = bufcap;
-    buf = stash_buf;
-    bufcap = stash_cap;
-    stash_buf = b;
-    stash_cap = cap;
-}
-
-/* Wait for the test: its exit, the wall limit, or a kill request from the host. A job frame that
- * arrives meanwhile is the next test, queued: kept (the running test's frame is no longer needed
- * here, the child has its own copy) and started right after this one's report. */
-static void supervise(const job_header *h, pid_t pid, uint64_t start, uint64_t forked) {
-    uint32_t flags = 0;
-    uint64_t deadline = start + h->wall_ns;
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0) { /* cannot watch it (kernel < 5.3): never run a test unsupervised */
-        int saved = errno;
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-        }
-        kill_all_others(pid);
-        send_report(h->id, REPORT_ERROR, -saved, 0, 0, 0, 0, 0, 0, 0);
-        return;
-    }
-    for (;;) {
-        uint64_t now = now_ns();
-        if (now >= deadline) {
-            flags |= REPORT_TIMED_OUT;
-            break;
-        }
-        uint64_t wait_ms = (deadline - now + 999999ull) / 1000000ull;
-        struct pollfd watch[2] = {{pidfd, POLLIN, 0}, {ctl_fd, POLLIN, 0}};
-        int ready = poll(watch, 2, wait_ms > 60000 ? 60000 : (int)wait_ms);
-        if (ready < 0 && errno != EINTR) break;
-        if (watch[0].revents) break;
-        if (watch[1].revents) { /* a kill request, the next job, or the host went away */
-            int extra[8], nextra;
-            long length = recv_frame(extra, &nextra);
-            if (length < 0) _exit(0);
-            job_header other;
-            if (parse_header(length, &other) == 0 && (other.flags & FLAG_KILL)) {
-                for (int i = 0; i < nextra; i++) close(extra[i]);
-                if (other.id != h->id) continue; /* meant for a test that already ended */
-                flags |= REPORT_KILLED_BY_HOST;
-                break;
-            }
-            if (stash_len >= 0) _exit(3); /* a second queued job: the host broke the protocol */
-            swap_buffers();
-            stash_len = length;
-            stash_nfds = nextra;
-            memcpy(stash_fds, extra, sizeof extra);
-            continue;
-        }
-    }
-    if (flags & (REPORT_TIMED_OUT | REPORT_KILLED_BY_HOST)) {
-        killpg(pid, SIGKILL);
-        kill(pid, SIGKILL);
-    }
-    int status = 0;
-    struct rusage usage;
-    memset(&usage, 0, sizeof usage);
-    while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-    }
-    uint64_t reaped = now_ns();
-    close(pidfd);
-    if (kill_all_others(pid)) flags |= REPORT_CLEAN;
-    uint64_t end = now_ns();
-    uint64_t cpu_ns = ((uint64_t)usage.ru_utime.tv_sec + (uint64_t)usage.ru_stime.tv_sec) * 1000000000ull +
-                      ((uint64_t)usage.ru_utime.tv_usec + (uint64_t)usage.ru_stime.tv_usec) * 1000ull;
-    send_report(h->id, flags, status, reaped - start, cpu_ns, (uint64_t)usage.ru_maxrss, (uint64_t)usage.ru_minflt,
-                forked - start, end - start, end - reaped);
+/* The cgroup's OOM-kill counter (memory.oom_control "oom_kill N"), or -1 when unknown. */
+static long long read_oom_kills(void) {
+    if (oom_fd < 0) return -1;
+    char text[512];
+    ssize_t got = pread(oom_fd, text, sizeof text - 1, 0);
+    if (got <= 0) return -1;
+    text[got] = 0;
+    char *at = strstr(text, "oom_kill ");
+    return at ? atoll(at + 9) : -1;
 }
 
 /* ---- the forked child ------------------------------------------------------------------------- */
@@ -431,37 +496,322 @@ static void set_limit(int result_fd, int which, uint64_t soft, uint64_t hard, co
     if (setrlimit(which, &limit) < 0) child_fail(result_fd, what);
 }
 
-/* fds: stdin, stdout, stderr, result. The result fd ends up as 3. */
-static void child_setup(const job_header *h, const int *fds) {
+/* fds: stdin, stdout, stderr, result (ends up as 3), payload (or -1; ends up as 4 while read). */
+static void child_setup(const test_entry *e, const int *in_fds) {
+    int fds[5];
+    memcpy(fds, in_fds, sizeof fds);
     int result_fd = fds[3];
     if (setsid() < 0) child_fail(result_fd, "setsid");
+    /* every source fd is >= 3 (0-2 are the supervisor's own): wiring 0,1,2,3 in order never
+     * clobbers a source still needed, except a payload fd numbered 3 or 4: move it out first */
+    if (fds[4] >= 0 && fds[4] < 5 && (fds[4] = fcntl(fds[4], F_DUPFD_CLOEXEC, 5)) < 0)
+        child_fail(result_fd, "moving the payload fd");
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0 || dup2(fds[3], 3) < 0)
         child_fail(result_fd, "dup2");
     result_fd = 3;
-    if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0) {
-        for (int fd = 4; fd < 65536; fd++) close(fd);
+    int first_closed = 4;
+    if (fds[4] >= 0) {
+        if (dup2(fds[4], 4) < 0) child_fail(result_fd, "dup2 payload");
+        first_closed = 5;
+    }
+    if (syscall(SYS_close_range, (unsigned)first_closed, ~0u, 0u) < 0) {
+        for (int fd = first_closed; fd < 65536; fd++) close(fd);
     }
     if (chdir(scratch) < 0) child_fail(result_fd, "chdir to the scratch dir");
-    set_limit(result_fd, RLIMIT_CPU, h->cpu_s, h->cpu_s + 1, "RLIMIT_CPU");
+    set_limit(result_fd, RLIMIT_CPU, e->cpu_s, e->cpu_s + 1, "RLIMIT_CPU");
     set_limit(result_fd, RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
-    set_limit(result_fd, RLIMIT_FSIZE, h->fsize, h->fsize, "RLIMIT_FSIZE");
-    set_limit(result_fd, RLIMIT_NOFILE, h->nofile, h->nofile, "RLIMIT_NOFILE");
-    set_limit(result_fd, RLIMIT_NPROC, h->nproc, h->nproc, "RLIMIT_NPROC");
-    set_limit(result_fd, RLIMIT_STACK, h->stack, h->stack, "RLIMIT_STACK");
-    if (h->as) set_limit(result_fd, RLIMIT_AS, h->as, h->as, "RLIMIT_AS");
-    if (h->uid < 0) return; /* not root (isolation=none on a dev box): nothing to drop to */
+    set_limit(result_fd, RLIMIT_FSIZE, e->fsize, e->fsize, "RLIMIT_FSIZE");
+    set_limit(result_fd, RLIMIT_NOFILE, e->nofile, e->nofile, "RLIMIT_NOFILE");
+    set_limit(result_fd, RLIMIT_NPROC, e->nproc, e->nproc, "RLIMIT_NPROC");
+    set_limit(result_fd, RLIMIT_STACK, e->stack, e->stack, "RLIMIT_STACK");
+    if (e->as) set_limit(result_fd, RLIMIT_AS, e->as, e->as, "RLIMIT_AS");
+    if (e->uid < 0) return; /* not root (isolation=none on a dev box): nothing to drop to */
     if (setgroups(0, NULL) < 0) child_fail(result_fd, "setgroups");
-    if (setgid((gid_t)h->uid) < 0) child_fail(result_fd, "setgid");
-    if (setuid((uid_t)h->uid) < 0) child_fail(result_fd, "setuid"); /* drops every capability */
+    if (setgid((gid_t)e->uid) < 0) child_fail(result_fd, "setgid");
+    if (setuid((uid_t)e->uid) < 0) child_fail(result_fd, "setuid"); /* drops every capability */
+}
+
+/* In the child: the call payload as bytes (from the copy, or read whole from fd 4). */
+static PyObject *child_payload(const test_entry *e) {
+    if (!(e->flags & TEST_PAYLOAD_FD)) return PyBytes_FromStringAndSize(payload_copy, (Py_ssize_t)e->payload_len);
+    PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)e->payload_len);
+    if (!data) return NULL;
+    size_t have = 0;
+    while (have < e->payload_len) {
+        ssize_t got = pread(4, PyBytes_AS_STRING(data) + have, e->payload_len - have, (off_t)have);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        have += (size_t)got;
+    }
+    close(4);
+    if (have != e->payload_len) {
+        Py_DECREF(data);
+        child_fail(3, "reading the call payload");
+    }
+    return data;
+}
+
+/* ---- one test ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;          /* read end, -1 once at EOF */
+    uint32_t stream; /* STREAM_* */
+    uint64_t kept;   /* bytes forwarded (or buffered) so far */
+    int big;         /* pipe already enlarged */
+} out_pipe;
+
+/* Read what is there; 1 if the output limit is now exceeded. */
+static int drain_pipe(out_pipe *p, uint64_t id, uint64_t limit, uint64_t *total) {
+    for (;;) {
+        size_t room = CHUNK_BYTES - out_len[p->stream];
+        if (!room) {
+            send_chunk(id, p->stream);
+            room = CHUNK_BYTES;
+        }
+        ssize_t got = read(p->fd, out_bufs[p->stream] + out_len[p->stream], room);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return 0;
+            got = 0;
+        }
+        if (got == 0) {
+            close(p->fd);
+            p->fd = -1;
+            return 0;
+        }
+        uint64_t n = (uint64_t)got;
+        if (p->stream != STREAM_RESULT) *total += n;
+        /* keep at most `limit` bytes of each stream; count everything */
+        uint64_t keep = p->kept >= limit ? 0 : (limit - p->kept < n ? limit - p->kept : n);
+        p->kept += keep;
+        out_len[p->stream] += (size_t)keep;
+        if (!p->big && (size_t)got == room && p->stream == STREAM_STDOUT) { /* a big writer: fewer wake-ups */
+            fcntl(p->fd, F_SETPIPE_SZ, BIG_PIPE);
+            p->big = 1;
+        }
+        if (p->stream != STREAM_RESULT && *total > limit) return 1;
+        if ((size_t)got < room) return 0; /* drained for now */
+    }
+}
+
+/* Run the head of the queue. Returns 0 in the parent when the test is reported, 1 in the child. */
+static int run_test(test_entry *e, PyObject **child_result) {
+    int fds[5] = {-1, -1, -1, -1, -1}; /* stdin, stdout w, stderr w, result w, payload */
+    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    int fd_index = 0;
+    const char *inline_ptr = e->inline_data;
+    if (e->slot < 0 || e->slot >= MAX_SLOTS || !slot_ready[e->slot]) {
+        close_entry_fds(e);
+        report_error(e->id, -3);
+        return 0;
+    }
+    if (e->flags & TEST_STDIN_FD) {
+        fds[0] = e->fds[fd_index++];
+    } else {
+        fds[0] = stdin_memfd;
+    }
+    if (e->flags & TEST_PAYLOAD_FD) {
+        fds[4] = e->fds[fd_index++];
+    } else {
+        memcpy(payload_copy, inline_ptr, e->payload_len);
+        inline_ptr += e->payload_len;
+    }
+    if (!(e->flags & TEST_STDIN_FD)) { /* refill the reused stdin memfd */
+        size_t left = e->stdin_len;
+        const char *p = inline_ptr;
+        int bad = ftruncate(stdin_memfd, 0) < 0;
+        off_t at = 0;
+        while (!bad && left) {
+            ssize_t put = pwrite(stdin_memfd, p, left, at);
+            if (put < 0 && errno == EINTR) continue;
+            if (put <= 0) bad = 1;
+            else {
+                p += put;
+                at += put;
+                left -= (size_t)put;
+            }
+        }
+        if (bad || lseek(stdin_memfd, 0, SEEK_SET) < 0) {
+            int err = errno;
+            close_entry_fds(e);
+            report_error(e->id, -err);
+            return 0;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+            int err = errno;
+            for (int j = 0; j < i; j++) {
+                close(pipes[j][0]);
+                close(pipes[j][1]);
+            }
+            close_entry_fds(e);
+            report_error(e->id, -err);
+            return 0;
+        }
+    }
+    fds[1] = pipes[0][1];
+    fds[2] = pipes[1][1];
+    fds[3] = pipes[2][1];
+    if (wipe_scratch(e->uid) < 0) {
+        int err = errno;
+        for (int i = 0; i < 3; i++) {
+            close(pipes[i][0]);
+            close(pipes[i][1]);
+        }
+        close_entry_fds(e);
+        report_error(e->id, -err);
+        return 0;
+    }
+    if (in_namespace) wipe_tmp();
+    uint64_t start = now_ns();
+    PyOS_BeforeFork();
+    pid_t pid = fork();
+    if (pid == 0) {
+        PyOS_AfterFork_Child();
+        child_setup(e, fds);
+        PyObject *payload = child_payload(e);
+        *child_result = payload ? Py_BuildValue("(iN)", (int)e->slot, payload) : NULL;
+        return 1;
+    }
+    int fork_errno = errno;
+    PyOS_AfterFork_Parent();
+    uint64_t forked = now_ns();
+    for (int i = 0; i < 3; i++) close(pipes[i][1]);
+    if (e->flags & TEST_PAYLOAD_FD) close(fds[4]);
+    if (pid < 0) {
+        for (int i = 0; i < 3; i++) close(pipes[i][0]);
+        close_entry_fds(e);
+        report_error(e->id, -fork_errno);
+        return 0;
+    }
+    out_pipe outs[3] = {{pipes[0][0], STREAM_STDOUT, 0, 0}, {pipes[1][0], STREAM_STDERR, 0, 0},
+                        {pipes[2][0], STREAM_RESULT, 0, 0}};
+    for (int i = 0; i < 3; i++) fcntl(outs[i].fd, F_SETFL, O_NONBLOCK);
+    report r;
+    memset(&r, 0, sizeof r);
+    uint64_t total = 0;
+    uint64_t deadline = start + e->wall_ns;
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) { /* cannot watch it (kernel < 5.3): never run a test unsupervised */
+        int saved = errno;
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        kill_all_others(pid);
+        for (int i = 0; i < 3; i++) close(outs[i].fd);
+        if (e->flags & TEST_STDIN_FD) close(fds[0]);
+        report_error(e->id, -saved);
+        return 0;
+    }
+    int kill_it = 0;
+    for (;;) {
+        uint64_t now = now_ns();
+        if (now >= deadline) {
+            r.flags |= REPORT_TIMED_OUT;
+            kill_it = 1;
+            break;
+        }
+        /* During its first millisecond only the test's exit (or the host) wakes us: a small output
+         * waits in the pipe and is read after the exit, one wake-up per tiny test. */
+        int quiet = now < start + QUIET_NS;
+        struct pollfd watch[5];
+        int n = 0;
+        watch[n++] = (struct pollfd){pidfd, POLLIN, 0};
+        watch[n++] = (struct pollfd){ctl_fd, q_len < QUEUE_MAX ? POLLIN : 0, 0};
+        int first_pipe = n;
+        if (!quiet)
+            for (int i = 0; i < 3; i++)
+                if (outs[i].fd >= 0) watch[n++] = (struct pollfd){outs[i].fd, POLLIN, 0};
+        uint64_t until = quiet ? start + QUIET_NS : deadline;
+        uint64_t wait_ms = (until - now + 999999ull) / 1000000ull;
+        int ready = poll(watch, (nfds_t)n, wait_ms > 60000 ? 60000 : (int)wait_ms);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (watch[0].revents) break; /* exited */
+        if (watch[1].revents) {
+            if (read_ready_frames(0) < 0) _exit(0); /* the host left or broke the protocol */
+        }
+        int exceeded = 0;
+        for (int k = first_pipe; k < n; k++) {
+            if (!watch[k].revents) continue;
+            for (int i = 0; i < 3; i++)
+                if (outs[i].fd == watch[k].fd) exceeded |= drain_pipe(&outs[i], e->id, e->output_limit, &total);
+        }
+        if (exceeded) {
+            r.flags |= REPORT_OUTPUT_EXCEEDED;
+            kill_it = 1;
+            break;
+        }
+    }
+    if (kill_it) {
+        killpg(pid, SIGKILL);
+        kill(pid, SIGKILL);
+    }
+    int status = 0;
+    struct rusage usage;
+    memset(&usage, 0, sizeof usage);
+    while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+    }
+    uint64_t reaped = now_ns();
+    close(pidfd);
+    if (kill_all_others(pid)) r.flags |= REPORT_CLEAN;
+    /* every writer is gone (or the sweep failed): read what is left, briefly */
+    uint64_t drain_until = now_ns() + 2000000000ull;
+    for (int i = 0; i < 3; i++) {
+        while (outs[i].fd >= 0) {
+            if (drain_pipe(&outs[i], e->id, e->output_limit, &total)) r.flags |= REPORT_OUTPUT_EXCEEDED;
+            if (outs[i].fd < 0) break;
+            uint64_t now = now_ns();
+            if (now >= drain_until) {
+                close(outs[i].fd);
+                outs[i].fd = -1;
+                break;
+            }
+            struct pollfd p = {outs[i].fd, POLLIN, 0};
+            poll(&p, 1, (int)((drain_until - now) / 1000000ull) + 1);
+        }
+    }
+    if (e->flags & TEST_STDIN_FD) close(fds[0]);
+    int failed = (WIFEXITED(status) && WEXITSTATUS(status) != 0) || WIFSIGNALED(status);
+    if (failed && oom_fd >= 0) {
+        long long kills = read_oom_kills();
+        if (kills >= 0 && last_oom >= 0 && kills > last_oom) r.flags |= REPORT_OOM;
+        if (kills >= 0) last_oom = kills;
+    }
+    uint64_t end = now_ns();
+    r.status = status;
+    r.wall_ns = reaped - start;
+    r.cpu_ns = ((uint64_t)usage.ru_utime.tv_sec + (uint64_t)usage.ru_stime.tv_sec) * 1000000000ull +
+               ((uint64_t)usage.ru_utime.tv_usec + (uint64_t)usage.ru_stime.tv_usec) * 1000ull;
+    r.maxrss_kb = (uint64_t)usage.ru_maxrss;
+    r.minflt = (uint64_t)usage.ru_minflt;
+    r.fork_ns = forked - start;
+    r.total_ns = end - start;
+    r.sweep_ns = end - reaped;
+    r.output_total = total;
+    send_report(e->id, &r);
+    if (!(r.flags & REPORT_CLEAN)) _exit(4); /* something survived the sweep: never run another test here */
+    return 0;
 }
 
 /* ---- module API ------------------------------------------------------------------------------- */
 
+static void *dontfork_region(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    madvise(p, bytes, MADV_DONTFORK);
+    memset(p, 0, bytes); /* resident now: counted in the worker's memory baseline, not in a test's */
+    return p;
+}
+
 static PyObject *zygote_init(PyObject *self, PyObject *args) {
-    int fd, namespace_flag;
+    int fd, namespace_flag, oom;
     const char *scratch_path, *tmp_path;
     PyObject *keep, *callback;
-    if (!PyArg_ParseTuple(args, "iissOO", &fd, &namespace_flag, &scratch_path, &tmp_path, &keep, &callback))
+    if (!PyArg_ParseTuple(args, "iissOOi", &fd, &namespace_flag, &scratch_path, &tmp_path, &keep, &callback, &oom))
         return NULL;
     if (!PyCallable_Check(callback)) {
         PyErr_SetString(PyExc_TypeError, "prepare callback must be callable");
@@ -485,13 +835,20 @@ static PyObject *zygote_init(PyObject *self, PyObject *args) {
     }
     Py_DECREF(names);
     ctl_fd = fd;
+    oom_fd = oom;
     in_namespace = namespace_flag;
     strcpy(scratch, scratch_path);
     strcpy(tmp_dir, tmp_path);
     Py_XDECREF(prepare_cb);
     Py_INCREF(callback);
     prepare_cb = callback;
-    if (ensure_buf(65536)) return PyErr_NoMemory();
+    slab = dontfork_region((size_t)QUEUE_MAX * INLINE_MAX);
+    for (int s = 1; s <= 3; s++) out_bufs[s] = dontfork_region(CHUNK_BYTES);
+    payload_copy = malloc(INLINE_MAX);
+    if (!slab || !out_bufs[1] || !out_bufs[2] || !out_bufs[3] || !payload_copy) return PyErr_NoMemory();
+    stdin_memfd = (int)syscall(SYS_memfd_create, "stdin", MFD_CLOEXEC);
+    if (stdin_memfd < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    last_oom = read_oom_kills();
     Py_RETURN_NONE;
 }
 
@@ -501,76 +858,23 @@ static PyObject *zygote_serve(PyObject *self, PyObject *unused) {
         return NULL;
     }
     for (;;) {
-        int fds[8], nfds;
-        long length;
-        if (stash_len >= 0) { /* the job the host queued during the last test */
-            swap_buffers();
-            length = stash_len;
-            nfds = stash_nfds;
-            memcpy(fds, stash_fds, sizeof fds);
-            stash_len = -1;
-        } else {
-            length = recv_frame(fds, &nfds);
-        }
-        if (length == -1) _exit(0); /* the host closed the socket: this worker is done */
-        if (length < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return NULL;
-        }
-        job_header h;
-        if (parse_header(length, &h) < 0) {
-            for (int i = 0; i < nfds; i++) close(fds[i]);
-            send_report(0, REPORT_ERROR, -1, 0, 0, 0, 0, 0, 0, 0);
+        if (!q_len) {
+            if (read_ready_frames(1) < 0) _exit(0); /* the host closed the socket: this worker is done */
             continue;
         }
-        if (h.flags & FLAG_KILL) { /* a kill that crossed the report of the test it meant: stale */
-            for (int i = 0; i < nfds; i++) close(fds[i]);
-            continue;
-        }
-        if (nfds != 4) {
-            for (int i = 0; i < nfds; i++) close(fds[i]);
-            send_report(h.id, REPORT_ERROR, nfds, 0, 0, 0, 0, 0, 0, 0);
-            continue;
-        }
-        if (h.flags & FLAG_PREPARE) {
-            PyObject *done = PyObject_CallFunction(prepare_cb, "iy#", (int)h.slot, buf + JOB_HEADER_SIZE,
-                                                   (Py_ssize_t)h.prep_len);
-            if (!done) {
-                PyErr_Print();
-                for (int i = 0; i < 4; i++) close(fds[i]);
-                send_report(h.id, REPORT_ERROR, -2, 0, 0, 0, 0, 0, 0, 0);
-                continue;
-            }
-            Py_DECREF(done);
-        }
-        if (wipe_scratch(h.uid) < 0) {
-            for (int i = 0; i < 4; i++) close(fds[i]);
-            send_report(h.id, REPORT_ERROR, -errno, 0, 0, 0, 0, 0, 0, 0);
-            continue;
-        }
-        if (in_namespace) wipe_tmp();
-        uint64_t start = now_ns();
-        PyOS_BeforeFork();
-        pid_t pid = fork();
-        if (pid == 0) {
-            PyOS_AfterFork_Child();
-            child_setup(&h, fds);
-            return Py_BuildValue("(iy#)", (int)h.slot, buf + JOB_HEADER_SIZE + h.prep_len, (Py_ssize_t)h.test_len);
-        }
-        int fork_errno = errno;
-        PyOS_AfterFork_Parent();
-        uint64_t forked = now_ns();
-        for (int i = 0; i < 4; i++) close(fds[i]);
-        if (pid < 0) {
-            send_report(h.id, REPORT_ERROR, -fork_errno, 0, 0, 0, 0, 0, 0, 0);
-            continue;
-        }
-        supervise(&h, pid, start, forked);
+        test_entry *e = &queue[q_head];
+        PyObject *child_result = NULL;
+        int in_child = run_test(e, &child_result);
+        if (in_child) return child_result; /* NULL + exception if the payload could not be built */
+        q_head = (q_head + 1) % QUEUE_MAX;
+        q_len--;
+        if (read_ready_frames(0) < 0) _exit(0);
     }
 }
 
 static PyMethodDef methods[] = {
-    {"init", zygote_init, METH_VARARGS, "init(ctl_fd, in_namespace, scratch, tmp_dir, keep_names, prepare)"},
+    {"init", zygote_init, METH_VARARGS,
+     "init(ctl_fd, in_namespace, scratch, tmp_dir, keep_names, prepare, oom_fd)"},
     {"serve", zygote_serve, METH_NOARGS, "Run the per-test loop; returns (slot, payload) in a forked child only."},
     {NULL, NULL, 0, NULL},
 };

@@ -122,6 +122,17 @@ class WorkerCgroup:
                 return int(line.split()[1])
         return int((self.memory / "memory.failcnt").read_text())
 
+    def open_oom_control(self) -> int | None:
+        """A read-only fd on memory.oom_control (its "oom_kill N" counter), for the supervisor to
+        attribute OOM kills to the test that was running; None without a memory cgroup."""
+        if self.memory is None:
+            return None
+        try:
+            return os.open(self.memory / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            log.warning("cannot open %s: %s", self.memory / "memory.oom_control", exc)
+            return None
+
     def reset_peak(self) -> None:
         if self.memory is not None:
             (self.memory / "memory.max_usage_in_bytes").write_text("0")

@@ -62,16 +62,8 @@ def profile(tests: int = 1000, code: str = APLUSB, isolation: str = "auto") -> F
     with Judge(workers=1, isolation=isolation) as judge:
         suite = [JudgeTest(f"{i} {i + 1}\n", None) for i in range(tests)]
         judge.run(Program(code), suite[:20])  # start-up and the first forks are not per test
-        worker = judge._warm._slots[0]["lean"]
-        timings: list[dict] = []
-        run = worker.run
-
-        def recording_run(*args, **kwargs):
-            raw = run(*args, **kwargs)
-            timings.append(raw.timings)
-            return raw
-
-        worker.run = recording_run
+        worker = judge._warm.cores[0]["lean"]
+        worker.recent_timings.clear()
         assert worker.proc is not None
         supervisor = _supervisor_pid(worker.proc.pid)
         faults0, cpu0, children0 = _stat(supervisor)
@@ -84,7 +76,7 @@ def profile(tests: int = 1000, code: str = APLUSB, isolation: str = "auto") -> F
             native=worker.native,
             wall_ms=wall / tests * 1000,
             supervisor_faults=(faults1 - faults0) / tests,
-            child_faults=statistics.mean(t.get("minflt", 0) for t in timings),
+            child_faults=statistics.mean(t.get("minflt", 0) for t in worker.recent_timings),
             supervisor_cpu_ms=(cpu1 - cpu0) / tests * 1000,
             child_cpu_ms=(children1 - children0) / tests * 1000,
         )

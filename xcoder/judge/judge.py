@@ -55,6 +55,7 @@ class _Prepared:
     binary: Path | None = None
     failure: Verdict | None = None  # CE or SE
     message: str = ""
+    code_obj: Any = None  # Python: the compile that proved it compiles (the warm sandboxes reuse it)
 
 
 def profile_limits(judge_cfg: Mapping[str, Any], profile: str) -> Limits:
@@ -95,10 +96,10 @@ class Judge:
         self._lock = threading.Lock()
         self._cpp: CppCompiler | None = None
         self._cpp_cache_dir = Path(cpp_cache_dir) if cpp_cache_dir else None
+        self._warm = None
         self._executor = self._make_executor(self.executor_name)
-        # two threads per worker: the warm executor queues a second test in each sandbox
-        threads = self.workers * (2 if self.executor_name == "warm" else 1)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="judge")
+        # the warm executor schedules tests itself; threads run oneshot tests and C++ compiles
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="judge")
         log.info("judge: %d workers, isolation=%s, executor=%s", self.workers, self.isolation, self.executor_name)
 
     @classmethod
@@ -112,12 +113,12 @@ class Judge:
         )
 
     # -- executors ---------------------------------------------------------------------------
-    def _make_executor(self, name: str) -> Callable[..., RawRun]:
+    def _make_executor(self, name: str) -> Callable[..., RawRun] | None:
         if name == "warm":
-            from xcoder.judge.warm import WarmPool
+            from xcoder.judge.pool import WarmPool
 
             self._warm = WarmPool(self.workers, self.isolation, self.cpp.cache_dir)
-            return self._warm.execute
+            return None
         from xcoder.judge.oneshot import run_oneshot
 
         mode = self.isolation
@@ -154,6 +155,8 @@ class Judge:
         for number, job in enumerate(jobs):
             _validate(job, number)
         prepared = self._prepare_all(jobs)
+        if self._warm is not None:
+            return self._run_warm(jobs, prepared)
         futures: list[list[Future] | Future] = []
         for job, prep in zip(jobs, prepared):
             if prep.failure is not None or not job.tests:
@@ -171,6 +174,64 @@ class Judge:
             else:
                 batches.append(fut.result())
         return batches
+
+    def _run_warm(self, jobs: Sequence[JudgeJob], prepared: Sequence[_Prepared]) -> list[list[TestResult]]:
+        """All jobs through the warm pool's dispatcher: one hand-over per job, not per test."""
+        from xcoder.judge.pool import PoolJob
+
+        assert self._warm is not None
+        outputs: list[list[TestResult | None]] = [[None] * len(job.tests) for job in jobs]
+        pool_jobs = []
+        for job, prep, out in zip(jobs, prepared, outputs):
+            if prep.failure is not None or not job.tests:
+                continue
+
+            def deliver(index: int, raw: RawRun, job: JudgeJob = job, out: list = out) -> bool:
+                if raw.error:
+                    log.warning("judge: system error on test %d: %s", index, raw.error)
+                result = classify(index, raw, job.tests[index], job.kind, job.compare, job.limits)
+                out[index] = result
+                return result.verdict == Verdict.AC
+
+            pool_jobs.append(PoolJob(
+                programs=self._programs_for(job, prep),
+                tests=[_test_inputs(job.kind, test) for test in job.tests],
+                limits=job.limits,
+                profile="lean" if prep.language == "cpp" or (job.kind == "stdio" and not job.prelude) else "full",
+                stop_on_first_failure=job.stop_on_first_failure,
+                deliver=deliver,
+            ))
+        self._warm.run(pool_jobs)
+        batches: list[list[TestResult]] = []
+        for job, prep, out in zip(jobs, prepared, outputs):
+            if prep.failure is not None:
+                batches.append(_failed_job(job, prep))
+            elif job.stop_on_first_failure:
+                ran = []
+                for res in out:
+                    if res is None:
+                        break
+                    ran.append(res)
+                batches.append(ran)
+            else:
+                missing = [i for i, res in enumerate(out) if res is None]
+                if missing:  # cannot happen: the pool delivers every test of a non-stop job
+                    raise RuntimeError(f"judge pool returned no result for tests {missing[:5]}")
+                batches.append(out)  # type: ignore[arg-type]
+        return batches
+
+    def _programs_for(self, job: JudgeJob, prep: _Prepared) -> list[tuple[object, bytes]]:
+        from xcoder.judge.pool import cpp_program, python_program
+
+        if prep.language == "cpp":
+            assert prep.binary is not None
+            path = f"/cpp/{prep.binary.name}" if self.isolation == "bwrap" else str(prep.binary)
+            return [cpp_program(path)]
+        if job.kind == "assert":  # the test code is part of the program: one per test
+            return [python_program(kind="assert", code=prep.code, code_obj=prep.code_obj, fn_name=job.fn_name,
+                                   prelude=job.prelude, test_code=test.code) for test in job.tests]
+        return [python_program(kind=job.kind, code=prep.code, code_obj=prep.code_obj, fn_name=job.fn_name,
+                               prelude=job.prelude)]
 
     def sandbox_cpu_seconds(self) -> float:
         """CPU time used by the warm sandboxes so far (0 for the oneshot executor)."""
@@ -228,6 +289,7 @@ class Judge:
 
     def _execute(self, job: JudgeJob, prep: _Prepared, index: int) -> TestResult:
         test = job.tests[index]
+        assert self._executor is not None
         try:
             raw = self._executor(
                 language=prep.language,
@@ -276,14 +338,23 @@ def _validate(job: JudgeJob, number: int) -> None:
             raise ValueError(f"job {number} test {i}: kind 'assert' needs JudgeTest.code")
 
 
+def _test_inputs(kind: str, test: JudgeTest) -> tuple[bytes, bytes]:
+    """(call payload, stdin) of a test: a call-kind test's input is its arguments, not stdin."""
+    if kind == "call":
+        return test.input.encode(), b""
+    if kind == "assert":
+        return b"", b""
+    return b"", test.input.encode()
+
+
 def _prepare_python(code: str) -> _Prepared:
     try:
-        compile(code, "prog.py", "exec")
+        code_obj = compile(code, "prog.py", "exec")
     except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in source
         return _Prepared("python", code, failure=Verdict.CE, message=f"{type(exc).__name__}: {exc}")
     except (MemoryError, RecursionError) as exc:  # pathological nesting: the program's fault
         return _Prepared("python", code, failure=Verdict.CE, message=f"{type(exc).__name__} while compiling")
-    return _Prepared("python", code)
+    return _Prepared("python", code, code_obj=code_obj)
 
 
 def _prepared_cpp(code: str, res: CompileResult) -> _Prepared:

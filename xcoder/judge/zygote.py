@@ -1,22 +1,35 @@
 """The warm supervisor that runs INSIDE the sandbox: forks one fresh child per test.
 
 Stdlib only; the host sends `child.py` + this file as marshalled code. Protocol over the
-inherited unix socket (fd given in argv), every frame a 4-byte big-endian length + body:
-- job (host -> here): a fixed little-endian header (JOB_HEADER_SIZE bytes: magic, flags, test id,
-  program slot, uid, limits, payload lengths), then an optional *prepare* payload (marshalled
-  program description: language, kind, code, fn_name, test code, binary; compiled here and kept
-  in `PROGRAMS[slot]`, so a program's code crosses the socket once per worker, not per test),
-  then a per-test payload (a call-kind test's input). Four fds ride with it: stdin, stdout,
-  stderr, result. A job that arrives while a test runs is the next test, queued by the host: kept
-  (one at most) and forked as soon as the running one is reported. A header with FLAG_KILL and the
-  running test's id (output limit hit) kills it early; one naming an ended test is ignored.
-- report (here -> host): a fixed REPORT_SIZE-byte record (status, rusage, flags, timings).
-We fork; the child drops to the job's unprivileged uid, applies rlimits, wires the fds to 0/1/2
-and *returns to the top level* where the program runs like `python3 prog.py` (or execs the
-compiled binary). The supervisor enforces the wall limit with a pidfd, kills every leftover
-process in the sandbox's pid namespace after each test (background processes cannot outlive
-their run), wipes the scratch dir and /tmp, and reports. The per-test loop runs in C
-(`_zygote.c`) when the host could build it, else in Python below: same protocol, same rules.
+inherited unix socket (fd given in argv). Every frame is a 4-byte little-endian length + a body
+that starts with a 4-byte magic; all integers little-endian (structs in warm.py):
+- hello (here -> host, once, at start-up): marshal of {"ready", "pid", "native"}, no magic.
+- PROGRAM (host -> here, `<IIII` magic slot len pad + marshalled program description:
+  language, kind, prelude, code, fn_name, test code, binary, and optionally the host-compiled
+  code objects, marshalled): loaded into `PROGRAMS[slot]` at once. A program crosses the socket
+  once per worker, not per test; the host never replaces a slot a queued test still names.
+- TEST (host -> here, `<IIQiiQQQQQQQQIIII`: magic flags id slot uid wall_ns cpu_s fsize nofile
+  nproc stack as output_limit payload_len stdin_len nfds pad, then the call payload and stdin
+  inline, at most INLINE_MAX bytes together). Larger ones arrive as memfds passed with the frame
+  (flags STDIN_FD / PAYLOAD_FD; such a frame is sent alone, so its fds come with its first byte).
+  The host keeps at most QUEUE_MAX tests outstanding here (the running one included); they run
+  one at a time, in the order received.
+- CHUNK (here -> host, `<IIQII` magic stream id len pad + bytes): part of a running test's
+  stdout (1), stderr (2) or call result (3), sent whenever CHUNK_BYTES of it are buffered.
+- REPORT (here -> host, `<IIQiiQQQQQQQQIIII`: magic flags id status code wall_ns cpu_ns maxrss_kb
+  minflt fork_ns total_ns sweep_ns output_total out_len err_len res_len pad, then the rest of
+  stdout, stderr, result): one per test, in order. flags: TIMED_OUT, CLEAN (the namespace sweep
+  left nothing), ERROR (refused: `code`), OUTPUT_EXCEEDED (killed at the output limit), OOM (the
+  memory cgroup's OOM killer fired during this test).
+
+Per test: stdin goes into a memfd (reused), stdout/stderr/result into fresh pipes; we fork; the
+child drops to the job's unprivileged uid, applies rlimits, wires the fds to 0/1/2/3 and *returns
+to the top level* where the program runs like `python3 prog.py` (or execs the compiled binary).
+The supervisor enforces the wall limit with a pidfd, forwards output (killing at the output limit),
+kills every leftover process in the sandbox's pid namespace, wipes the scratch dir and /tmp, and
+reports. After an unclean sweep it reports and exits (the host starts a fresh sandbox). The loop
+runs in C (`_zygote.c`) when the host could build it, else in Python below: same protocol, same
+rules.
 """
 
 import marshal
@@ -24,19 +37,19 @@ import os
 import resource
 import select
 import signal
-import socket
 import stat as stat_mod
 import sys
 import time
 
 # Fork cost grows with the number of memory mappings, and every extension module (.so) adds
-# ~5: the supervisor itself imports only socket/select/resource (no json, struct, shutil, ctypes);
-# frames are marshal (same interpreter on both sides) behind a 4-byte big-endian length.
+# ~5: the supervisor itself imports only select/resource (no json, struct, shutil, ctypes; the
+# Python loop alone needs socket).
 SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"
 SCRATCH = "/tmp/run"  # per-test scratch dir; set from argv (sandbox: its private tmpfs)
 PROGRAM_FILE = "/tmp/run/prog.py"  # SCRATCH/PROGRAM_PATH, the compiled program's filename
 IN_NAMESPACE = True  # False in isolation=none: no pid namespace, so never kill(-1)
 TMP_KEEP = frozenset()  # what the sandbox's /tmp holds before any test (bwrap's mount points + scratch)
+OOM_FD = -1  # the worker's memory.oom_control, opened read-only by the host (or -1)
 # Pre-imported so forked children find them warm. "lean" (stdio, C++): what competitive programs
 # import, cheap in mappings; "full" (call/assert): LiveCodeBench's whole wildcard-import prelude.
 # Not `threading`: its at-fork hook runs Python code in every child.
@@ -49,80 +62,32 @@ WARM_MODULES = {
 }
 
 
-# wire format: keep in sync with _zygote.c and warm.py (JOB_HEADER / REPORT structs)
-JOB_MAGIC = 0x314A4358  # b"XCJ1" little-endian
-REPORT_MAGIC = 0x31524358  # b"XCR1"
-JOB_HEADER_SIZE = 88  # <IIQiiQQQQQQQII: magic flags id slot uid wall_ns cpu_s fsize nofile nproc stack as prep test
-REPORT_SIZE = 80  # <IIQiiQQQQQQQ: magic flags id status pad wall_ns cpu_ns maxrss_kb minflt fork_ns total_ns sweep_ns
-FLAG_PREPARE = 1
-FLAG_KILL = 2
-REPORT_TIMED_OUT, REPORT_KILLED_BY_HOST, REPORT_CLEAN, REPORT_ERROR = 1, 2, 4, 8
+# wire format: keep in sync with _zygote.c and warm.py
+PROGRAM_MAGIC = 0x32504358  # b"XCP2" little-endian
+TEST_MAGIC = 0x32544358  # b"XCT2"
+CHUNK_MAGIC = 0x324F4358  # b"XCO2"
+REPORT_MAGIC = 0x32524358  # b"XCR2"
+PROGRAM_HEADER_SIZE = 16
+TEST_HEADER_SIZE = 104
+CHUNK_HEADER_SIZE = 24
+REPORT_HEADER_SIZE = 104
+TEST_STDIN_FD, TEST_PAYLOAD_FD = 1, 2
+REPORT_TIMED_OUT, REPORT_CLEAN, REPORT_ERROR, REPORT_OUTPUT_EXCEEDED, REPORT_OOM = 1, 4, 8, 16, 32
+STREAM_STDOUT, STREAM_STDERR, STREAM_RESULT = 1, 2, 3
+QUEUE_MAX = 32
+INLINE_MAX = 65536
+CHUNK_BYTES = 256 * 1024
+QUIET_NS = 1_000_000  # the first millisecond of a test: only its exit (or the host) wakes us
+BIG_PIPE = 1 << 20
+F_SETPIPE_SZ = 1031
 PROGRAMS = {}  # slot -> prepared program (the host decides which slot holds what)
 MAIN_TEMPLATES = {}  # "plain" / "prelude" -> the children's `__main__` (built once by `serve`)
-QUEUED = []  # (body, fds) of the job the host queued behind the running test (at most one)
 KEEP_ALIVE = []  # objects `serve` must not free when a child returns from it (see there)
 
 
-def _recv_exact(sock, count):
-    data = bytearray()
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return bytes(data)
-
-
-def recv_frame(sock):
-    """Exactly one frame and the fds that came with it; (None, []) when the host closed the
-    socket. The length is read with recvmsg so the next frame's fds stay queued for it."""
-    head, fds = b"", []
-    while len(head) < 4:
-        data, ancillary, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(8 * 4))
-        for level, kind, blob in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds += [int.from_bytes(blob[i : i + 4], sys.byteorder, signed=True) for i in range(0, len(blob) - 3, 4)]
-        if not data:
-            for fd in fds:
-                os.close(fd)
-            return None, []
-        head += data
-    return _recv_exact(sock, int.from_bytes(head, "big")), fds
-
-
-def parse_header(body):
-    """The job header as a dict (None if malformed)."""
-    if len(body) < JOB_HEADER_SIZE or int.from_bytes(body[0:4], "little") != JOB_MAGIC:
-        return None
-    fields = {}
-    for name, start, size, signed in (("flags", 4, 4, False), ("id", 8, 8, False), ("slot", 16, 4, True),
-                                      ("uid", 20, 4, True), ("wall_ns", 24, 8, False), ("cpu_s", 32, 8, False),
-                                      ("fsize", 40, 8, False), ("nofile", 48, 8, False), ("nproc", 56, 8, False),
-                                      ("stack", 64, 8, False), ("as", 72, 8, False), ("prep_len", 80, 4, False),
-                                      ("test_len", 84, 4, False)):
-        fields[name] = int.from_bytes(body[start : start + size], "little", signed=signed)
-    if JOB_HEADER_SIZE + fields["prep_len"] + fields["test_len"] != len(body):
-        return None
-    return fields
-
-
-def send_msg(sock, obj):
-    """A marshalled frame (only the start-up hello: reports are fixed records)."""
-    body = marshal.dumps(obj)
-    sock.sendall(len(body).to_bytes(4, "big") + body)
-
-
-def send_report(sock, test_id, flags, status, wall_ns=0, cpu_ns=0, maxrss_kb=0, minflt=0, fork_ns=0, total_ns=0,
-                sweep_ns=0):
-    body = (REPORT_MAGIC.to_bytes(4, "little") + flags.to_bytes(4, "little") + test_id.to_bytes(8, "little")
-            + status.to_bytes(4, "little", signed=True) + bytes(4))
-    for value in (wall_ns, cpu_ns, maxrss_kb, minflt, fork_ns, total_ns, sweep_ns):
-        body += max(0, value).to_bytes(8, "little")
-    sock.sendall(REPORT_SIZE.to_bytes(4, "big") + body)
-
-
 def prepare(slot, payload):
-    """Host's program description for `slot`: compiled here, once, inherited by every child."""
+    """Host's program description for `slot`, loaded once, inherited by every child."""
+    PROGRAMS.pop(slot, None)
     job = marshal.loads(payload)
     if job.get("language") == "python":
         _attach_code_objects(job)
@@ -228,16 +193,29 @@ def _prelude_names():
     return _PRELUDE_NAMES
 
 
+def _with_filename(code, filename):
+    """`code` (and every function/class body inside it) as if compiled from `filename`."""
+    consts = tuple(_with_filename(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
 def _attach_code_objects(job):
-    """Compile in the supervisor (cached across tests): compiling in each forked child costs
-    ~1 ms of page faults. A source that does not compile here is left for the child to raise."""
+    """Code objects for the children, made here once per program (compiling in each forked child
+    costs ~1 ms of page faults). The host sends the ones it compiled (marshalled: no compile
+    here either); source the host could not compile is left for the child to raise on."""
     try:
-        job["_code_obj"] = _compiled(job["code"], PROGRAM_FILE)  # in the child's cwd
+        if job.get("code_marshal") is not None:
+            job["_code_obj"] = _with_filename(marshal.loads(job.pop("code_marshal")), PROGRAM_FILE)
+        else:
+            job["_code_obj"] = _compiled(job["code"], PROGRAM_FILE)  # in the child's cwd
         if job.get("kind") != "stdio" or job.get("prelude"):
             job["_prelude_obj"] = _compiled(CALL_PRELUDE, "<prelude>")
             job["_prelude_names"] = _prelude_names()
         if job.get("kind") == "assert":
-            job["_test_obj"] = _compiled(job.get("test_code") or "", "test.py")
+            if job.get("test_marshal") is not None:
+                job["_test_obj"] = marshal.loads(job.pop("test_marshal"))
+            else:
+                job["_test_obj"] = _compiled(job.get("test_code") or "", "test.py")
     except Exception:  # noqa: BLE001 - the child compiles again and reports it like python3
         pass
 
@@ -262,17 +240,23 @@ def _rmtree(path):
         pass
 
 
-def child_setup(h, fds, keep_fd):
+def child_setup(h, fds):
     """In the forked child, before any program code: fds, scratch dir, rlimits, uid drop.
-    `h` is the parsed job header (limits, uid; uid -1 = do not drop)."""
-    stdin_fd, stdout_fd, stderr_fd, result_fd = fds
+    `h` is the parsed test header (limits, uid; uid -1 = do not drop); `fds` = stdin, stdout,
+    stderr, result, payload (or -1). Ends with result on fd 3, payload (if any) on fd 4."""
+    stdin_fd, stdout_fd, stderr_fd, result_fd, payload_fd = fds
     os.setsid()
+    while 0 <= payload_fd < 5:  # every other source is >= 3 and wired in order: only this one can be clobbered
+        payload_fd = os.dup(payload_fd)  # (the lower copies are overwritten or closed below)
     os.dup2(stdin_fd, 0)
     os.dup2(stdout_fd, 1)
     os.dup2(stderr_fd, 2)
-    os.dup2(result_fd, keep_fd)
-    os.closerange(3, keep_fd)
-    os.closerange(keep_fd + 1, 65536)
+    os.dup2(result_fd, 3)
+    first_closed = 4
+    if payload_fd >= 0:
+        os.dup2(payload_fd, 4)
+        first_closed = 5
+    os.closerange(first_closed, 65536)
     # signal dispositions are CPython's start-up ones already (the supervisor changes none)
     uid = h["uid"]
     os.chdir(SCRATCH)
@@ -369,11 +353,7 @@ def serve(ctl_fd, native_path):
         os.chmod("/tmp", 0o1777)  # the sandbox's private tmpfs, wiped by wipe_tmp after every test
         TMP_KEEP = frozenset(os.listdir("/tmp")) | {os.path.basename(SCRATCH)}
     native = load_native(native_path)  # before the warm-up: its mappings are part of the template
-    sock = socket.socket(fileno=ctl_fd)
-    # the C-level detach, bound now: the child drops the socket object's hold on the fd (closed by
-    # child_setup's dup2/closerange) at the cost of one C call; `sock.close()` (socket.py code the
-    # supervisor never runs) cost the child ~30 copy-on-write page faults
-    detach_ctl = super(socket.socket, sock).detach
+    loop_state = None if native is not None else _PythonLoop(ctl_fd)  # its socket object, too
     for name in WARM_MODULES[PROFILE]:
         __import__(name)
     warm_child_path()
@@ -388,135 +368,400 @@ def serve(ctl_fd, native_path):
     # Held for the supervisor's life: when a child returns from here to run its program, these
     # locals must not be deallocated (freeing the socket object and the module cost a child ~25
     # copy-on-write faults), only dereferenced.
-    KEEP_ALIVE.extend((sock, native, detach_ctl, plain, with_prelude, gc))
+    KEEP_ALIVE.extend((native, loop_state, plain, with_prelude, gc))
     KEEP_ALIVE.extend((sys.modules["__main__"], sys.argv, sys.path[0]))  # what a child's fresh `__main__` replaces
+    if native is not None:  # before the baseline: its buffers are resident from now on
+        native.init(ctl_fd, 1 if IN_NAMESPACE else 0, SCRATCH, "/tmp", sorted(TMP_KEEP), prepare, OOM_FD)
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
-    send_msg(sock, {"ready": True, "pid": os.getpid(), "native": native is not None})
-    keep_fd = 3
+    hello = marshal.dumps({"ready": True, "pid": os.getpid(), "native": native is not None})
+    _write_all(ctl_fd, len(hello).to_bytes(4, "little") + hello)
     if native is not None:
-        detach_ctl()  # the C loop owns the socket from here on
-        native.init(ctl_fd, 1 if IN_NAMESPACE else 0, SCRATCH, "/tmp", sorted(TMP_KEEP), prepare)
         slot, payload = native.serve()  # returns in a forked child only, set up already
-        job = PROGRAMS[slot]
     else:
-        slot, payload = serve_python(sock, ctl_fd, detach_ctl, keep_fd)
-        job = PROGRAMS[slot]
+        slot, payload = loop_state.serve()
+    job = PROGRAMS[slot]
     if payload:  # a call-kind test's input
         job["input"] = payload.decode("utf-8")
-    return job, keep_fd
+    return job, 3
 
 
-def serve_python(sock, ctl_fd, detach_ctl, keep_fd):
-    """The per-test loop in Python (when the C one is unavailable); returns in a child only."""
-    poller = select.poll()  # one for the supervisor's life: the control socket stays registered
-    poller.register(ctl_fd, select.POLLIN)
-    while True:
-        body, fds = QUEUED.pop() if QUEUED else recv_frame(sock)
-        if body is None:
-            os._exit(0)
-        h = parse_header(body)
-        if h is None or h["flags"] & FLAG_KILL or len(fds) != 4:
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_oom_kills():
+    """The worker cgroup's OOM-kill counter, or -1 when unknown."""
+    if OOM_FD < 0:
+        return -1
+    try:
+        text = os.pread(OOM_FD, 512, 0).decode("ascii", "replace")
+    except OSError:
+        return -1
+    for line in text.splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return -1
+
+
+class _PythonLoop:
+    """The per-test loop in Python (when the C one is unavailable): the same protocol and rules
+    as `_zygote.c`, read that for the reasons. `serve` returns in a forked child only."""
+
+    def __init__(self, ctl_fd):
+        import socket
+
+        self.socket_mod = socket
+        self.sock = socket.socket(fileno=ctl_fd)
+        self.ctl_fd = ctl_fd
+        # the C-level detach, bound now: the child drops the socket object's hold on the fd (closed
+        # by child_setup's closerange) at the cost of one C call; `sock.close()` (socket.py code the
+        # supervisor never runs) cost the child ~30 copy-on-write page faults
+        self.detach = super(socket.socket, self.sock).detach
+        self.queue = []  # (header dict, inline bytes, passed fds)
+        self.ready = set()  # prepared slots
+        self.stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
+        self.last_oom = -1
+
+    # -- frames --------------------------------------------------------------------------------
+    def _recv_exact(self, count):
+        data = bytearray()
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return bytes(data)
+
+    def read_frame(self):
+        """One frame, handled (program prepared, test queued); EOFError / ValueError end the loop."""
+        socket = self.socket_mod
+        head, fds = b"", []
+        while len(head) < 4:
+            data, ancillary, _flags, _addr = self.sock.recvmsg(4 - len(head), socket.CMSG_SPACE(4 * 4))
+            for level, kind, blob in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds += [int.from_bytes(blob[i : i + 4], sys.byteorder, signed=True) for i in range(0, len(blob) - 3, 4)]
+            if not data:
+                raise EOFError
+            head += data
+        try:
+            length = int.from_bytes(head, "little")
+            body = self._recv_exact(length)
+            magic = int.from_bytes(body[0:4], "little")
+            if magic == PROGRAM_MAGIC and not fds and length >= PROGRAM_HEADER_SIZE:
+                slot = int.from_bytes(body[4:8], "little")
+                self.ready.discard(slot)
+                try:
+                    prepare(slot, body[PROGRAM_HEADER_SIZE:])
+                    self.ready.add(slot)
+                except Exception as exc:  # noqa: BLE001 - the slot's tests are refused
+                    os.write(2, f"judge supervisor: cannot prepare slot {slot}: {exc!r}\n".encode())
+                return
+            if magic != TEST_MAGIC or length < TEST_HEADER_SIZE or len(self.queue) >= QUEUE_MAX:
+                raise ValueError("protocol error")
+            h = _parse_test_header(body)
+            want = (1 if h["flags"] & TEST_STDIN_FD else 0) + (1 if h["flags"] & TEST_PAYLOAD_FD else 0)
+            if h["nfds"] != want or len(fds) != want:
+                raise ValueError("fd count mismatch")
+            self.queue.append((h, body[TEST_HEADER_SIZE:], fds))
+            fds = []
+        finally:
             for fd in fds:
                 os.close(fd)
-            if h is None:
-                send_report(sock, 0, REPORT_ERROR, -1)
-            elif not h["flags"] & FLAG_KILL:  # a kill that crossed its test's report is stale
-                send_report(sock, h["id"], REPORT_ERROR, len(fds))
-            continue
-        prep_end = JOB_HEADER_SIZE + h["prep_len"]
-        if h["flags"] & FLAG_PREPARE:
-            prepare(h["slot"], body[JOB_HEADER_SIZE:prep_end])
-        wipe_scratch(h["uid"] if h["uid"] >= 0 else None)
-        if IN_NAMESPACE:
-            wipe_tmp()
+
+    def read_ready_frames(self, block):
+        while len(self.queue) < QUEUE_MAX:
+            if not select.select([self.ctl_fd], [], [], None if block else 0)[0]:
+                return
+            self.read_frame()
+            block = False
+
+    def send(self, *parts):
+        data = b"".join(parts)
+        try:
+            self.sock.sendall(len(data).to_bytes(4, "little") + data)
+        except OSError:
+            os._exit(0)  # the host went away
+
+    def report(self, test_id, flags, status=0, code=0, timings=(0,) * 8, tails=(b"", b"", b"")):
+        head = (REPORT_MAGIC.to_bytes(4, "little") + flags.to_bytes(4, "little") + test_id.to_bytes(8, "little")
+                + (status & 0xFFFFFFFF).to_bytes(4, "little") + (code & 0xFFFFFFFF).to_bytes(4, "little"))
+        head += b"".join(max(0, v).to_bytes(8, "little") for v in timings)
+        head += b"".join(len(t).to_bytes(4, "little") for t in tails) + bytes(4)
+        self.send(head, *tails)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def serve(self):
+        self.last_oom = _read_oom_kills()
+        while True:
+            try:
+                if not self.queue:
+                    self.read_ready_frames(block=True)
+                    continue
+                h, inline, fds = self.queue[0]
+                child = self.run_test(h, inline, fds)
+                if child is not None:
+                    return child
+                self.queue.pop(0)
+                self.read_ready_frames(block=False)
+            except (EOFError, ValueError, OSError):
+                os._exit(0)  # the host closed the socket or broke the protocol: this worker is done
+
+    def run_test(self, h, inline, fds):
+        passed = list(fds)
+        stdin_fd = passed.pop(0) if h["flags"] & TEST_STDIN_FD else self.stdin_fd
+        payload_fd = passed.pop(0) if h["flags"] & TEST_PAYLOAD_FD else -1
+        payload = b""
+        if not h["flags"] & TEST_PAYLOAD_FD:
+            payload, inline = inline[: h["payload_len"]], inline[h["payload_len"] :]
+        if h["slot"] not in self.ready:
+            for fd in fds:
+                os.close(fd)
+            self.report(h["id"], REPORT_ERROR | REPORT_CLEAN, code=-3)
+            return None
+        pipes = []
+        try:
+            if not h["flags"] & TEST_STDIN_FD:
+                os.ftruncate(self.stdin_fd, 0)
+                _pwrite_all(self.stdin_fd, inline)
+                os.lseek(self.stdin_fd, 0, os.SEEK_SET)
+            pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
+            wipe_scratch(h["uid"] if h["uid"] >= 0 else None)
+            if IN_NAMESPACE:
+                wipe_tmp()
+        except OSError as exc:
+            for r, w in pipes:
+                os.close(r)
+                os.close(w)
+            for fd in fds:
+                os.close(fd)
+            self.report(h["id"], REPORT_ERROR | REPORT_CLEAN, code=-(exc.errno or 1))
+            return None
         start = time.monotonic_ns()
         pid = os.fork()
-        forked = time.monotonic_ns()
         if pid == 0:
             try:
-                detach_ctl()
-                child_setup(h, fds, keep_fd)
+                self.detach()
+                child_setup(h, (stdin_fd, pipes[0][1], pipes[1][1], pipes[2][1], payload_fd))
+                if payload_fd >= 0:
+                    payload = _read_fd(4, h["payload_len"])
+                    os.close(4)
             except BaseException as exc:  # noqa: BLE001 - report and die: the judge failed, not the program
                 message = SETUP_ERROR_PREFIX + repr(exc).encode("utf-8", "replace")
-                for fd in (keep_fd, fds[3]):
+                for fd in (3, pipes[2][1]):
                     try:
                         os.write(fd, message)
                         break
                     except OSError:
                         continue
                 os._exit(125)
-            return h["slot"], body[prep_end:]
-        for fd in fds:
-            os.close(fd)
-        supervise(sock, poller, h, pid, start, forked)
-
-
-def supervise(sock, poller, h, pid, start, forked):
-    """Wait for the test process (wall limit, or a kill request from the host), reap it, sweep
-    the namespace, send the report."""
-    timed_out = killed_by_host = False
-    monotonic_ns = time.monotonic_ns
-    deadline = start + h["wall_ns"]
-    pidfd = os.pidfd_open(pid)
-    poller.register(pidfd, select.POLLIN)
-    try:
-        while True:
-            remaining = deadline - monotonic_ns()
-            if remaining <= 0:
-                timed_out = True
-                break
-            exited = host_msg = False
-            for fd, _event in poller.poll(remaining / 1e6 + 1):
-                if fd == pidfd:
-                    exited = True
-                else:
-                    host_msg = True
-            if exited:
-                break
-            if host_msg:  # the control socket: a kill request, the next job, or the host went away
-                msg, extra = recv_frame(sock)
-                if msg is None:
-                    os._exit(0)
-                other = parse_header(msg)
-                if other is not None and other["flags"] & FLAG_KILL:
-                    for fd in extra:
-                        os.close(fd)
-                    if other["id"] != h["id"]:
-                        continue  # meant for a test that already ended
-                    killed_by_host = True
-                    break
-                if QUEUED:
-                    os._exit(3)  # a second queued job: the host broke the protocol
-                QUEUED.append((msg, extra))  # the next test: started right after this one
-    finally:
-        poller.unregister(pidfd)
-    if timed_out or killed_by_host:
+            return h["slot"], payload
+        forked = time.monotonic_ns()
+        for _, w in pipes:
+            os.close(w)
+        if payload_fd >= 0:
+            os.close(payload_fd)
         try:
-            os.killpg(pid, signal.SIGKILL)
+            self.supervise(h, pid, start, forked, [r for r, _ in pipes])
+        finally:
+            if h["flags"] & TEST_STDIN_FD:
+                os.close(stdin_fd)
+        return None
+
+    def supervise(self, h, pid, start, forked, read_fds):
+        """Wait for the test (wall limit; output streamed, limit enforced), reap, sweep, report."""
+        test_id, limit = h["id"], h["output_limit"]
+        streams = dict(zip(read_fds, (STREAM_STDOUT, STREAM_STDERR, STREAM_RESULT)))
+        bufs = {fd: bytearray() for fd in read_fds}
+        kept = dict.fromkeys(read_fds, 0)
+        big = set()
+        total = 0
+        flags = 0
+        for fd in read_fds:
+            os.set_blocking(fd, False)
+
+        def drain(fd):  # True once the output limit is exceeded
+            nonlocal total
+            while True:
+                try:
+                    data = os.read(fd, CHUNK_BYTES)
+                except BlockingIOError:
+                    return False
+                if not data:
+                    os.close(fd)
+                    read_fds.remove(fd)
+                    return False
+                if streams[fd] != STREAM_RESULT:
+                    total += len(data)
+                keep = max(0, min(len(data), limit - kept[fd]))
+                kept[fd] += keep
+                bufs[fd] += data[:keep]
+                if len(bufs[fd]) >= CHUNK_BYTES:
+                    self.send(CHUNK_MAGIC.to_bytes(4, "little") + streams[fd].to_bytes(4, "little")
+                              + test_id.to_bytes(8, "little") + len(bufs[fd]).to_bytes(4, "little") + bytes(4), bufs[fd])
+                    bufs[fd] = bytearray()
+                if len(data) == CHUNK_BYTES and fd not in big and streams[fd] == STREAM_STDOUT:
+                    try:
+                        import fcntl
+
+                        fcntl.fcntl(fd, F_SETPIPE_SZ, BIG_PIPE)
+                    except OSError:
+                        pass
+                    big.add(fd)
+                if streams[fd] != STREAM_RESULT and total > limit:
+                    return True
+                if len(data) < CHUNK_BYTES:
+                    return False
+
+        deadline = start + h["wall_ns"]
+        pidfd = os.pidfd_open(pid)
+        kill_it = False
+        try:
+            while True:
+                now = time.monotonic_ns()
+                if now >= deadline:
+                    flags |= REPORT_TIMED_OUT
+                    kill_it = True
+                    break
+                quiet = now < start + QUIET_NS
+                watch = [pidfd] + ([self.ctl_fd] if len(self.queue) < QUEUE_MAX else [])
+                if not quiet:
+                    watch += read_fds
+                until = start + QUIET_NS if quiet else deadline
+                ready = select.select(watch, [], [], (until - now) / 1e9)[0]
+                if pidfd in ready:
+                    break
+                if self.ctl_fd in ready:
+                    self.read_ready_frames(block=False)
+                if any(drain(fd) for fd in ready if fd in streams and fd in read_fds):
+                    flags |= REPORT_OUTPUT_EXCEEDED
+                    kill_it = True
+                    break
+        finally:
+            if kill_it:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                os.kill(pid, signal.SIGKILL)
+            _, status, usage = os.wait4(pid, 0)
+            reaped = time.monotonic_ns()
+            os.close(pidfd)
+        if kill_all_others(pid):
+            flags |= REPORT_CLEAN
+        drain_until = time.monotonic() + 2.0
+        for fd in list(read_fds):
+            while fd in read_fds:
+                if drain(fd):
+                    flags |= REPORT_OUTPUT_EXCEEDED
+                if fd not in read_fds:
+                    break
+                left = drain_until - time.monotonic()
+                if left <= 0:
+                    os.close(fd)
+                    read_fds.remove(fd)
+                    break
+                select.select([fd], [], [], left)
+        failed = (os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0) or os.WIFSIGNALED(status)
+        if failed and OOM_FD >= 0:
+            kills = _read_oom_kills()
+            if kills >= 0 and self.last_oom >= 0 and kills > self.last_oom:
+                flags |= REPORT_OOM
+            if kills >= 0:
+                self.last_oom = kills
+        end = time.monotonic_ns()
+        cpu_ns = int((usage.ru_utime + usage.ru_stime) * 1e9)
+        timings = (reaped - start, cpu_ns, usage.ru_maxrss, usage.ru_minflt, forked - start, end - start, end - reaped, total)
+        tails = tuple(bytes(bufs[fd]) for fd in bufs)
+        self.report(test_id, flags, status, 0, timings, tails)
+        if not flags & REPORT_CLEAN:
+            os._exit(4)  # something survived the sweep: never run another test here
+
+
+def _parse_test_header(body):
+    fields = {}
+    for name, start, size, signed in (("flags", 4, 4, False), ("id", 8, 8, False), ("slot", 16, 4, True),
+                                      ("uid", 20, 4, True), ("wall_ns", 24, 8, False), ("cpu_s", 32, 8, False),
+                                      ("fsize", 40, 8, False), ("nofile", 48, 8, False), ("nproc", 56, 8, False),
+                                      ("stack", 64, 8, False), ("as", 72, 8, False), ("output_limit", 80, 8, False),
+                                      ("payload_len", 88, 4, False), ("stdin_len", 92, 4, False), ("nfds", 96, 4, False)):
+        fields[name] = int.from_bytes(body[start : start + size], "little", signed=signed)
+    inline = (0 if fields["flags"] & TEST_PAYLOAD_FD else fields["payload_len"]) + (
+        0 if fields["flags"] & TEST_STDIN_FD else fields["stdin_len"])
+    if inline > INLINE_MAX or TEST_HEADER_SIZE + inline != len(body):
+        raise ValueError("bad test frame length")
+    return fields
+
+
+def _pwrite_all(fd, data):
+    view, at = memoryview(data), 0
+    while at < len(view):
+        at += os.pwrite(fd, view[at:], at)
+
+
+def _read_fd(fd, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.pread(fd, size - len(data), len(data))
+        if not chunk:
+            raise OSError("short call payload")
+        data += chunk
+    return bytes(data)
+
+
+def install_site(site_dirs):
+    """What `site` gives a `python3 prog.py` that programs can see, without running `site`
+    (the supervisor starts with -S): the site-packages dirs on sys.path (plus the directories
+    named by plain-path lines of their .pth files, as `site.addsitedir` adds them) and the
+    `exit`/`quit`/`help`/`copyright`/`credits`/`license` builtins. Not done: the `import` lines
+    of .pth files (packaging hooks: setuptools' distutils shim, editable-install finders) and
+    sitecustomize. Importing them made every forked test process ~2 MB bigger to copy."""
+    import _sitebuiltins
+
+    for name in ("quit", "exit"):
+        setattr(builtins, name, _sitebuiltins.Quitter(name, "Ctrl-D (i.e. EOF)"))
+    builtins.help = _sitebuiltins._Helper()
+    builtins.copyright = _sitebuiltins._Printer("copyright", sys.copyright)
+    builtins.credits = _sitebuiltins._Printer("credits", "Thanks to CWI, CNRI, BeOpen.com, Zope Corporation and a cast of thousands")
+    builtins.license = _sitebuiltins._Printer("license", "See https://www.python.org/psf/license/")
+    for directory in site_dirs:
+        if not os.path.isdir(directory) or directory in sys.path:
+            continue
+        sys.path.append(directory)
+        try:
+            names = sorted(n for n in os.listdir(directory) if n.endswith(".pth") and not n.startswith("."))
         except OSError:
-            pass
-        os.kill(pid, signal.SIGKILL)
-    _, status, usage = os.wait4(pid, 0)
-    reaped = monotonic_ns()
-    os.close(pidfd)
-    flags = (REPORT_TIMED_OUT if timed_out else 0) | (REPORT_KILLED_BY_HOST if killed_by_host else 0)
-    if kill_all_others(pid):
-        flags |= REPORT_CLEAN
-    end = monotonic_ns()
-    send_report(sock, h["id"], flags, status, reaped - start, int((usage.ru_utime + usage.ru_stime) * 1e9),
-                usage.ru_maxrss, usage.ru_minflt, forked - start, end - start, end - reaped)
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(directory, name), encoding="utf-8") as fh:
+                    lines = fh.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                path = os.path.abspath(os.path.join(directory, line))
+                if os.path.isdir(path) and path not in sys.path:
+                    sys.path.append(path)
 
 
 def zygote_main():
-    global SCRATCH, IN_NAMESPACE, PROFILE, PROGRAM_FILE
+    global SCRATCH, IN_NAMESPACE, PROFILE, PROGRAM_FILE, OOM_FD
     ctl_fd = int(sys.argv[1])
     IN_NAMESPACE = sys.argv[2] == "ns"
     SCRATCH = os.path.join(sys.argv[3], "run")
     PROGRAM_FILE = os.path.join(SCRATCH, PROGRAM_PATH)
     PROFILE = sys.argv[4]
     native_path = sys.argv[5] if len(sys.argv) > 5 else "-"
+    OOM_FD = int(sys.argv[6]) if len(sys.argv) > 6 else -1
+    site_dirs = sys.argv[7] if len(sys.argv) > 7 else ""
     del sys.argv[1:]
+    install_site(site_dirs.split(os.pathsep) if site_dirs else [])
     os.environ.pop("LD_BIND_NOW", None)  # symbols are bound by now; programs get the plain environment
     os.environ["PWD"] = SCRATCH  # as a shell sets it for `cd SCRATCH && python3 prog.py`
     return serve(ctl_fd, native_path)

@@ -1,0 +1,484 @@
+"""The warm executor's scheduler: jobs (one program, many tests) over one sandbox per core.
+
+One dispatcher thread owns every worker socket. Callers hand over whole jobs and wait; the
+dispatcher keeps each core's supervisor a few milliseconds of tests ahead (the queue depth adapts
+to how long tests take), loads programs into supervisor slots, collects the streamed output and
+reports, and turns them into results through the job's own callback (in report order, which is
+test order per worker). No thread, future or pipe per test: the host's share of a tiny test is a
+few struct packs and a report parse.
+
+Per core there is a "lean" sandbox (stdio Python, C++) and, started on first use, a "full" one
+(call/assert, LiveCodeBench's prelude pre-imported); a core runs tests in one of them at a time,
+so one program per core runs at a time and wall-time limits keep their meaning. Tests with
+different cgroup limits never share a worker's queue (the worker drains first).
+
+A `stop_on_first_failure` job has one test in flight at a time (LiveCodeBench: the tests after
+the first failure are not run); many such jobs fill the cores together.
+
+Failures: a worker that dies fails its running test as SE and hands its queued (never started)
+tests back to be run elsewhere; one that gives no report within the wall limit + HOST_GRACE_S is
+killed the same way; one that cannot be restarted is retried every second, and after
+NO_WORKER_TIMEOUT_S without any live worker the waiting tests fail as SE.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import marshal
+import math
+import os
+import select
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from xcoder.judge.types import Limits
+from xcoder.judge.verdicts import RawRun
+from xcoder.judge.warm import ProtocolError, Sent, WarmWorker, WorkerDied, limits_key
+
+log = logging.getLogger(__name__)
+
+HOST_GRACE_S = 10.0  # beyond a test's wall limit before we declare its supervisor stuck (SE)
+LOW_WATER = 3  # queued tests below which a worker's reports are read as they arrive
+MAX_DEFER_S = 0.005  # longest a worker's reports wait unread
+RESTART_RETRY_S = 1.0
+NO_WORKER_TIMEOUT_S = 30.0
+
+Deliver = Callable[[int, RawRun], bool]  # (test index, raw run) -> keep going (False: stop the job)
+
+
+class PoolJob:
+    """A program and its tests as the pool runs them. `deliver` is called on the dispatcher thread
+    once per test that ran (or failed as SE), in completion order; returning False ends a
+    `stop_on_first_failure` job (its remaining tests are not run)."""
+
+    def __init__(self, *, programs: Sequence[tuple[object, bytes]], tests: Sequence[tuple[bytes, bytes]],
+                 limits: Limits, profile: str, stop_on_first_failure: bool, deliver: Deliver) -> None:
+        if len(programs) not in (1, len(tests)):
+            raise ValueError("a job has one program, or one per test")
+        self.programs = programs  # (slot key, marshalled description): one for all tests, or one per test
+        self.tests = tests  # (call payload, stdin) per test
+        self.limits = limits
+        self.limits_key = limits_key(limits)
+        self.profile = profile
+        self.stop = stop_on_first_failure
+        self.deliver = deliver
+        self.pending: collections.deque[int] = collections.deque(range(len(tests)))
+        self.inflight = 0
+        self.stopped = False
+        self.in_ready = False
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def program(self, index: int) -> tuple[object, bytes]:
+        return self.programs[0] if len(self.programs) == 1 else self.programs[index]
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
+
+
+def python_program(*, kind: str, code: str, code_obj, fn_name: str | None, prelude: bool,
+                   test_code: str | None = None) -> tuple[object, bytes]:
+    """A Python program's slot key and the description the supervisor loads (`zygote.prepare`).
+    `code_obj`: the host's compile of `code` (sent marshalled: the supervisor need not compile)."""
+    description = {"language": "python", "kind": kind, "prelude": prelude, "code": code, "fn_name": fn_name,
+                   "code_marshal": marshal.dumps(code_obj) if code_obj is not None else None}
+    if kind == "assert":
+        description["test_code"] = test_code
+        try:
+            description["test_marshal"] = marshal.dumps(compile(test_code or "", "test.py", "exec"))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            description["test_marshal"] = None  # the child compiles it and raises like python3
+    key = ("python", kind, prelude, fn_name, code, test_code)
+    return key, marshal.dumps(description)
+
+
+def cpp_program(binary_path: str) -> tuple[object, bytes]:
+    return ("cpp", binary_path), marshal.dumps({"language": "cpp", "binary": binary_path, "kind": "stdio"})
+
+
+class WarmPool:
+    """`workers` cores, each with its sandboxes; `run(jobs)` blocks until every job is done.
+    Thread-safe: concurrent callers' jobs are interleaved in submission order."""
+
+    def __init__(self, workers: int, isolation_mode: str, cpp_dir: Path) -> None:
+        from xcoder.judge import native
+
+        self.isolation_mode = isolation_mode
+        self.cpp_dir = cpp_dir
+        self.native_so = native.shared_object(cpp_dir)
+        self.cores: list[dict[str, WarmWorker]] = []
+        self._broken: dict[tuple[int, str], tuple[float, str]] = {}  # (core, profile) -> (retry at, why)
+        self._no_worker_since: float | None = None
+        self._inbox: list[PoolJob] = []
+        self._lock = threading.Lock()
+        self._closing = False
+        self._ready: collections.deque[PoolJob] = collections.deque()
+        self._live: set[PoolJob] = set()
+        self._by_fd: dict[int, WarmWorker] = {}
+        self._poller = select.poll()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._poller.register(self._wake_r, select.POLLIN)
+        try:
+            for index in range(workers):
+                worker = WarmWorker(index, isolation_mode, cpp_dir, "lean", self.native_so)
+                self.cores.append({"lean": worker})
+                self._watch(worker)
+        except Exception:
+            self._stop_workers()
+            raise
+        self._thread = threading.Thread(target=self._run, name="judge-dispatch", daemon=True)
+        self._thread.start()
+
+    @property
+    def workers(self) -> int:
+        return len(self.cores)
+
+    # -- callers ---------------------------------------------------------------------------------
+    def run(self, jobs: Sequence[PoolJob]) -> None:
+        """Run every job to completion (results go through each job's `deliver`)."""
+        if not jobs:
+            return
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("judge pool is closed")
+            self._inbox.extend(jobs)
+        self._wake()
+        for job in jobs:
+            job.done.wait()
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        self._wake()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # already awake-pending
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the sandboxes (supervisors + every test process they reaped):
+        lets benchmarks report CPU per test, which machine load distorts less than wall time."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for worker in self._workers():
+            proc = worker.proc
+            if proc is None:
+                continue
+            stack = [proc.pid]
+            while stack:
+                pid = stack.pop()
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+                    for task in Path(f"/proc/{pid}/task").iterdir():
+                        stack += [int(c) for c in (task / "children").read_text().split()]
+                except (OSError, ValueError):
+                    continue
+        return total / tick
+
+    def program_uids(self) -> set[int]:
+        return {w.uid for w in self._workers() if w.uid is not None}
+
+    def _workers(self) -> list[WarmWorker]:
+        return [w for core in list(self.cores) for w in list(core.values())]
+
+    # -- the dispatcher thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                due: list[WarmWorker] = []
+                for fd, events in self._poller.poll(self._timeout_ms()):
+                    if fd == self._wake_r:
+                        try:
+                            while os.read(self._wake_r, 4096):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        continue
+                    worker = self._by_fd.get(fd)
+                    if worker is None:
+                        continue
+                    if events & select.POLLOUT:
+                        self._flush(worker)
+                    if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        due.append(worker)
+                now = time.monotonic()
+                due += [w for w in self._by_fd.values() if w.defer_until and w.defer_until <= now and w not in due]
+                for worker in due:
+                    if worker.sock is not None:
+                        self._receive(worker)
+                with self._lock:
+                    incoming, self._inbox = self._inbox, []
+                    closing = self._closing
+                for job in incoming:
+                    self._live.add(job)
+                    self._make_ready(job)
+                if closing:
+                    break
+                self._check_workers()
+                self._schedule()
+                self._update_watch()
+        except BaseException as exc:  # noqa: BLE001 - never leave a caller waiting forever
+            log.exception("judge dispatcher failed")
+            self._fail_everything(f"judge dispatcher failed: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._closing = True
+                leftover, self._inbox = self._inbox, []
+            self._live.update(leftover)
+            self._fail_everything("the judge was closed")
+            self._stop_workers()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _update_watch(self) -> None:
+        """Watch each worker's socket, or read it later: while a worker has more than LOW_WATER
+        tests queued and none is streaming output, its reports can wait in the socket until the
+        queue runs low, and one wake-up then handles a dozen reports instead of one."""
+        now = time.monotonic()
+        for worker in self._by_fd.values():
+            queued = len(worker.outstanding)
+            streaming = queued and worker.outstanding[0].chunks is not None
+            if queued > LOW_WATER and not streaming:
+                worker.defer_until = now + min(MAX_DEFER_S, (queued - LOW_WATER) * worker.avg_test_s)
+                mask = 0
+            else:
+                worker.defer_until = 0.0
+                mask = select.POLLIN
+            if worker.outbox:
+                mask |= select.POLLOUT
+            if mask != worker.watch_mask:
+                self._poller.modify(worker.fileno(), mask)
+                worker.watch_mask = mask
+
+    def _timeout_ms(self) -> int:
+        now = time.monotonic()
+        deadlines = [w.head_since + w.outstanding[0].wall_s + HOST_GRACE_S
+                     for w in self._by_fd.values() if w.outstanding]
+        deadlines += [w.defer_until for w in self._by_fd.values() if w.defer_until]
+        deadlines += [at for at, _ in self._broken.values()]
+        if self._broken and self._no_worker_since is not None:
+            deadlines.append(self._no_worker_since + NO_WORKER_TIMEOUT_S)
+        if not deadlines:
+            return -1
+        return max(0, int((min(deadlines) - now) * 1000) + 1)
+
+    def _watch(self, worker: WarmWorker) -> None:
+        self._by_fd[worker.fileno()] = worker
+        self._poller.register(worker.fileno(), select.POLLIN)
+        worker.watch_mask = select.POLLIN
+        worker.defer_until = 0.0
+
+    def _unwatch(self, worker: WarmWorker) -> None:
+        for fd, w in list(self._by_fd.items()):
+            if w is worker:
+                del self._by_fd[fd]
+                try:
+                    self._poller.unregister(fd)
+                except KeyError:
+                    pass
+
+    def _make_ready(self, job: PoolJob, front: bool = False) -> None:
+        if job.in_ready or job.finished or not job.pending:
+            return
+        job.in_ready = True
+        if front:
+            self._ready.appendleft(job)
+        else:
+            self._ready.append(job)
+
+    # -- results ---------------------------------------------------------------------------------
+    def _receive(self, worker: WarmWorker) -> None:
+        try:
+            done, closed = worker.receive()
+        except ProtocolError as exc:
+            self._worker_failed(worker, str(exc))
+            return
+        except OSError as exc:
+            self._worker_failed(worker, f"control socket error: {exc}")
+            return
+        for sent, raw, clean in done:
+            if not clean:
+                log.warning("judge worker %d: processes survived the kill sweep; it is restarted", worker.index)
+            self._deliver(sent, raw)
+        if closed:
+            self._worker_failed(worker, "it closed its control socket")
+
+    def _deliver(self, sent: Sent, raw: RawRun) -> None:
+        job = sent.job
+        job.inflight -= 1
+        if not job.finished and not job.stopped:
+            try:
+                keep_going = job.deliver(sent.index, raw)
+            except BaseException as exc:  # noqa: BLE001 - surfaced to the caller by `run`
+                job.error = exc
+                keep_going = False
+                job.stopped = True
+            if not keep_going and job.stop:
+                job.stopped = True
+            if job.stopped:
+                job.pending.clear()
+        self._finish_if_done(job)
+        self._make_ready(job)
+
+    def _finish_if_done(self, job: PoolJob) -> None:
+        if not job.finished and job.inflight == 0 and (job.stopped or not job.pending):
+            self._live.discard(job)
+            job.done.set()
+
+    def _requeue(self, sent: Sent) -> None:
+        """A test a dead worker held but never started: it runs elsewhere."""
+        job = sent.job
+        job.inflight -= 1
+        if not job.finished and not job.stopped:
+            job.pending.appendleft(sent.index)
+            self._make_ready(job, front=True)
+        self._finish_if_done(job)
+
+    def _fail_everything(self, why: str) -> None:
+        for worker in self._workers():
+            while worker.outstanding:
+                self._deliver(worker.outstanding.popleft(), RawRun(error=why))
+        for job in list(self._live):
+            while job.pending and not job.finished and not job.stopped:
+                index = job.pending.popleft()
+                job.inflight += 1
+                self._deliver(Sent(0, job, index, -1, 0.0), RawRun(error=why))
+            job.inflight = 0
+            self._live.discard(job)
+            job.done.set()
+        self._ready.clear()
+
+    # -- worker failures -------------------------------------------------------------------------
+    def _worker_failed(self, worker: WarmWorker, reason: str) -> None:
+        held = list(worker.outstanding)
+        worker.outstanding.clear()
+        retiring = worker.retiring
+        self._unwatch(worker)
+        tail = worker.log_tail() if not retiring else ""
+        worker.stop()
+        if held and not retiring:  # the running test: the judge failed it, not the program
+            message = f"judge worker {worker.index} died: {reason}"
+            if tail.strip():
+                message += f"; log: {tail}"
+            log.error("%s", message)
+            self._deliver(held.pop(0), RawRun(error=message))
+        for sent in reversed(held):
+            self._requeue(sent)
+        self._restart(worker)
+
+    def _restart(self, worker: WarmWorker) -> None:
+        key = (worker.index, worker.profile)
+        try:
+            worker.start()
+        except (WorkerDied, OSError) as exc:
+            log.error("judge worker %d (%s) cannot restart: %s", worker.index, worker.profile, exc)
+            self._broken[key] = (time.monotonic() + RESTART_RETRY_S, str(exc))
+            return
+        self._broken.pop(key, None)
+        self._watch(worker)
+
+    def _check_workers(self) -> None:
+        now = time.monotonic()
+        for worker in list(self._by_fd.values()):
+            if worker.outstanding and now > worker.head_since + worker.outstanding[0].wall_s + HOST_GRACE_S:
+                self._worker_failed(worker, f"no result within the wall limit + {HOST_GRACE_S:g} s")
+        for (index, profile), (retry_at, _) in list(self._broken.items()):
+            if now >= retry_at:
+                self._restart(self.cores[index][profile])
+        if not self._by_fd and self._broken:
+            if self._no_worker_since is None:
+                self._no_worker_since = now
+            elif now - self._no_worker_since > NO_WORKER_TIMEOUT_S:
+                why = "; ".join(sorted({w for _, w in self._broken.values()}))
+                self._fail_everything(f"no judge worker could be started for {NO_WORKER_TIMEOUT_S:g} s: {why}")
+                self._no_worker_since = now
+        else:
+            self._no_worker_since = None
+
+    # -- scheduling ------------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        while self._ready:
+            job = self._ready[0]
+            if job.finished or not job.pending or job.stopped or (job.stop and job.inflight):
+                self._ready.popleft()
+                job.in_ready = False
+                continue
+            worker = self._pick(job)
+            if worker is None:
+                return  # every core is full, busy with the other profile, or holds other limits
+            self._dispatch(worker, job)
+
+    def _pick(self, job: PoolJob) -> WarmWorker | None:
+        best = None
+        for index, core in enumerate(self.cores):
+            if any(w.outstanding for profile, w in core.items() if profile != job.profile):
+                continue
+            worker = core.get(job.profile)
+            if worker is None:
+                if (index, job.profile) in self._broken:
+                    continue
+                worker = self._start_profile(index, job.profile)
+                if worker is None:
+                    continue
+            if worker.sock is None or (worker.outstanding and worker.cgroup_key != job.limits_key):
+                continue
+            if worker.capacity() <= 0:
+                continue
+            if best is None or len(worker.outstanding) < len(best.outstanding):
+                best = worker
+        return best
+
+    def _start_profile(self, index: int, profile: str) -> WarmWorker | None:
+        try:
+            worker = WarmWorker(index, self.isolation_mode, self.cpp_dir, profile, self.native_so)
+        except (WorkerDied, OSError) as exc:
+            log.error("judge worker %d (%s) cannot start: %s", index, profile, exc)
+            self._broken[(index, profile)] = (time.monotonic() + RESTART_RETRY_S, str(exc))
+            return None
+        self.cores[index][profile] = worker
+        self._watch(worker)
+        return worker
+
+    def _dispatch(self, worker: WarmWorker, job: PoolJob) -> None:
+        if not worker.outstanding:
+            worker.apply_limits(job.limits)
+        count = 1 if job.stop else min(worker.capacity(), len(job.pending),
+                                       max(1, math.ceil(len(job.pending) / len(self.cores))))
+        for _ in range(count):
+            index = job.pending.popleft()
+            key, program = job.program(index)
+            slot = worker.slot_for(key, program)
+            if slot is None:  # every slot is named by a queued test: wait for reports
+                job.pending.appendleft(index)
+                break
+            payload, stdin = job.tests[index]
+            worker.send_test(job, index, slot, payload, stdin, job.limits)
+            job.inflight += 1
+        self._flush(worker)
+
+    def _flush(self, worker: WarmWorker) -> None:
+        """Send what the socket takes now (the rest when it polls writable: `_update_watch`)."""
+        if worker.sock is None:
+            return
+        try:
+            worker.flush()
+        except OSError as exc:
+            self._worker_failed(worker, f"cannot hand tests over: {exc}")
+
+    def _stop_workers(self) -> None:
+        for worker in self._workers():
+            worker.stop()
