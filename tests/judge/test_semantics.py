@@ -61,11 +61,14 @@ def _python3(code: str, stdin: str, tmp_path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.parametrize("prelude", [False, True], ids=["plain", "lcb-prelude"])
 @pytest.mark.parametrize("name", sorted(PARITY_PROGRAMS))
-def test_same_stdout_and_exit_status_as_python3_prog_py(judge, tmp_path, name):
+def test_same_stdout_and_exit_status_as_python3_prog_py(judge, tmp_path, name, prelude):
+    """Both sandbox profiles (the plain `__main__` and the one with LiveCodeBench's names bound)."""
     code, stdin = PARITY_PROGRAMS[name]
     ref = _python3(code, stdin, tmp_path)
-    (res,) = judge.run(Program(code), [JudgeTest(stdin, None)], limits=Limits(time_s=20, memory_mb=1024))
+    (res,) = judge.run(Program(code), [JudgeTest(stdin, None)], limits=Limits(time_s=20, memory_mb=1024),
+                       prelude=prelude)
     assert res.stdout == ref.stdout.decode(), (res.stdout, ref.stdout)
     assert res.exit_code == ref.returncode, (res, ref.stderr)
     assert (res.verdict == Verdict.AC) == (ref.returncode == 0)
@@ -87,6 +90,23 @@ def test_each_test_is_a_fresh_process(judge):
     assert len({r.stdout for r in res}) == 4  # random reseeded per test
     (check,) = judge.run(Program("import math\nprint(math.pi > 3.14)"), [JudgeTest("", "True")])
     assert check.verdict == Verdict.AC  # module state does not leak between tests
+
+
+def test_random_is_reseeded_per_test_where_it_is_preimported(judge):
+    """The call-kind sandbox imports `random` before forking (LCB's prelude binds its names):
+    each test still starts from its own random state, as a fresh process does."""
+    code = "def f(x):\n    return [random.getrandbits(62), randint(1, 10**18)]\n"
+    res = judge.run(Program(code), [JudgeTest("0", None) for _ in range(5)], kind="call", fn_name="f")
+    assert all(r.verdict == Verdict.AC for r in res), res
+    assert len({r.stdout for r in res}) == 5, [r.stdout for r in res]
+
+
+def test_site_packages_are_importable_as_under_python3(judge, tmp_path):
+    """The supervisor starts without `site` (-S); programs still see what it would add."""
+    code = "import sys\nprint(sorted(p for p in sys.path if p.endswith('site-packages')))\nprint(callable(exit), callable(quit))\n"
+    ref = _python3(code, "", tmp_path)
+    (res,) = judge.run(Program(code), [JudgeTest("", ref.stdout.decode())])
+    assert res.verdict == Verdict.AC, (res.stdout, ref.stdout)
 
 
 def test_ten_megabytes_of_output_streams_and_is_judged_fast(judge):

@@ -10,11 +10,13 @@ tests hash, grading settings) so re-scoring does not re-run programs.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -163,28 +165,47 @@ def grade_programs(judge: Any, items: Sequence[tuple[Problem, int, str]], gradin
         problem, _, code = items[i]
         unique.setdefault((problem.problem_id, code_sha(code)), []).append(i)
     reps = [group[0] for group in unique.values()]
-    bar = tqdm(total=len(todo), desc="eval grade", unit="sample", disable=len(todo) < 20)
-    for start in range(0, len(reps), grading.chunk):
-        part = reps[start : start + grading.chunk]
+
+    def run_part(part: list[int]) -> list[list[TestResult]]:
         batches = judge.run_many([job(i) for i in part])
         retry = [i for i, res in zip(part, batches) if any(r.verdict == Verdict.SE for r in res)]
         if retry:
             log.warning("judge system error on %d samples; retrying them once", len(retry))
             again = dict(zip(retry, judge.run_many([job(i) for i in retry])))
             batches = [again.get(i, res) for i, res in zip(part, batches)]
-        new = []
-        for rep, res in zip(part, batches):
-            problem, _, code = items[rep]
-            lcb, correct, se, msg = lcb_results(res, len(problem.tests))
-            if se:
-                log.error("judge system error grading %s sample %d: %s", problem.problem_id, items[rep][1], msg)
-            for i in unique[(problem.problem_id, code_sha(code))]:
-                g = Grade(problem.problem_id, items[i][1], code_sha(code), problem.tests_digest(), lcb,
-                          [r.verdict.value for r in res], correct, se, msg)
-                grades[i] = g
-                new.append(g)
-        if cache:
-            cache.append(new)
-        bar.update(len(new))
+        return batches
+
+    parts = [reps[start : start + grading.chunk] for start in range(0, len(reps), grading.chunk)]
+    bar = tqdm(total=len(todo), desc="eval grade", unit="sample", disable=len(todo) < 20)
+    # Two chunks in flight: the judge starts the next chunk's samples while this chunk's slowest
+    # ones finish (no idle cores at chunk boundaries); grades are still saved chunk by chunk, in order.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="eval-grade") as pool:
+        in_flight: collections.deque = collections.deque()
+        for part in parts + [None]:
+            if part is not None:
+                in_flight.append((part, pool.submit(run_part, part)))
+            while in_flight and (part is None or len(in_flight) > 1):
+                done_part, future = in_flight.popleft()
+                new = _grades_for(done_part, future.result(), items, unique, grades)
+                if cache:
+                    cache.append(new)
+                bar.update(len(new))
     bar.close()
     return [g for g in grades if g is not None]
+
+
+def _grades_for(part: list[int], batches: list[list[TestResult]], items: Sequence[tuple[Problem, int, str]],
+                unique: dict[tuple[str, str], list[int]], grades: list[Grade | None]) -> list[Grade]:
+    """One chunk's judge results as grades, for every sample that shares each graded program."""
+    new = []
+    for rep, res in zip(part, batches):
+        problem, _, code = items[rep]
+        lcb, correct, se, msg = lcb_results(res, len(problem.tests))
+        if se:
+            log.error("judge system error grading %s sample %d: %s", problem.problem_id, items[rep][1], msg)
+        for i in unique[(problem.problem_id, code_sha(code))]:
+            g = Grade(problem.problem_id, items[i][1], code_sha(code), problem.tests_digest(), lcb,
+                      [r.verdict.value for r in res], correct, se, msg)
+            grades[i] = g
+            new.append(g)
+    return new

@@ -59,9 +59,14 @@ class Problem:
         return list(self.public_tests) + list(self.private_tests)
 
     def tests_digest(self) -> str:
-        """Hash of what grading depends on (tests, kind, fn_name), used to key the grade cache."""
-        blob = json.dumps([self.kind, self.fn_name, self.prelude, [dataclasses.astuple(t) for t in self.tests]])
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Hash of what grading depends on (tests, kind, fn_name), used to key the grade cache.
+        Computed once per problem (LiveCodeBench's private tests run to megabytes per problem,
+        and every sample's grade is keyed by it); a problem's tests are not changed after load."""
+        cached = self.__dict__.get("_tests_digest")
+        if cached is None:
+            blob = json.dumps([self.kind, self.fn_name, self.prelude, [dataclasses.astuple(t) for t in self.tests]])
+            cached = self.__dict__["_tests_digest"] = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return cached
 
 
 def difficulty_mix(problems: Iterable[Problem]) -> dict[str, int]:

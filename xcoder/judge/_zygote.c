@@ -92,6 +92,24 @@ typedef struct {
     char *inline_data; /* payload then stdin, in this entry's queue slab slot */
 } test_entry;
 
+/* What the child can run without returning to Python (zygote.prepare registers it per slot):
+ * a module-level code object (plus an assert kind's test code) in a pristine `__main__` template,
+ * or a compiled binary to exec. Anything else (call kind, code the supervisor could not load)
+ * returns to Python's run_as_main. */
+#define FAST_NONE 0
+#define FAST_EXEC 1
+#define FAST_BINARY 2
+typedef struct {
+    int mode;
+    PyObject *code, *test_code, *module, *globals;
+    PyObject *fn_name, *caller; /* call kind: child.call_function and the name to call */
+    char *binary;
+} fast_slot;
+static fast_slot fast[MAX_SLOTS];
+static PyObject *main_argv, *main_path0; /* the children's sys.argv and sys.path[0], built once */
+static PyObject *reseed_inst, *reseed_method; /* random._inst and _random.Random.seed (zygote.import_warm_modules) */
+static int opened_for_write;              /* set by the child's audit hook */
+
 static int ctl_fd = -1;
 static int oom_fd = -1; /* the worker's memory.oom_control (read-only), or -1 */
 static int in_namespace = 1;
@@ -224,6 +242,19 @@ static void close_entry_fds(test_entry *e) {
     e->nfds = 0;
 }
 
+static void clear_fast(int slot) {
+    fast_slot *f = &fast[slot];
+    Py_CLEAR(f->code);
+    Py_CLEAR(f->test_code);
+    Py_CLEAR(f->module);
+    Py_CLEAR(f->globals);
+    Py_CLEAR(f->fn_name);
+    Py_CLEAR(f->caller);
+    free(f->binary);
+    f->binary = NULL;
+    f->mode = FAST_NONE;
+}
+
 /* ---- receiving frames ------------------------------------------------------------------------ */
 
 /* Read one frame: its length with recvmsg (fds travel with the frame's first byte: the host sends
@@ -278,6 +309,7 @@ static int read_frame(void) {
             goto broken;
         }
         slot_ready[slot] = 0;
+        clear_fast(slot);
         PyObject *done = PyObject_CallFunction(prepare_cb, "iy#", (int)slot, body, (Py_ssize_t)plen);
         free(body);
         if (done) {
@@ -551,6 +583,99 @@ static PyObject *child_payload(const test_entry *e) {
     return data;
 }
 
+/* ---- the child's fast path ---------------------------------------------------------------------- */
+
+/* child.py's _audit_open_for_write in C: a file opened for writing may hold buffers only a real
+ * interpreter shutdown flushes, so such a run is concluded by Python (and finalized for real). */
+static int audit_open_for_write(const char *event, PyObject *args, void *unused) {
+    if (opened_for_write || strcmp(event, "open") != 0 || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 3)
+        return 0;
+    PyObject *mode = PyTuple_GET_ITEM(args, 1), *flags = PyTuple_GET_ITEM(args, 2);
+    if (PyUnicode_Check(mode)) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(mode);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ_CHAR(mode, i);
+            if (c == 'w' || c == 'a' || c == 'x' || c == '+') opened_for_write = 1;
+        }
+    }
+    if (PyLong_Check(flags)) {
+        long value = PyLong_AsLong(flags);
+        if (value == -1 && PyErr_Occurred()) PyErr_Clear();
+        else if (value & (O_WRONLY | O_RDWR)) opened_for_write = 1;
+    }
+    return 0;
+}
+
+/* 1 when the shutdown needs Python: threads to join or atexit callbacks to run. */
+static int needs_python_shutdown(void) {
+    PyObject *modules = PyImport_GetModuleDict();
+    if (PyDict_GetItemString(modules, "threading")) return 1;
+    PyObject *atexit_mod = PyDict_GetItemString(modules, "atexit");
+    if (!atexit_mod) return 0;
+    PyObject *count = PyObject_CallMethod(atexit_mod, "_ncallbacks", NULL);
+    if (!count) {
+        PyErr_Clear();
+        return 1;
+    }
+    long n = PyLong_AsLong(count);
+    Py_DECREF(count);
+    if (n == -1 && PyErr_Occurred()) PyErr_Clear();
+    return n != 0;
+}
+
+/* Flush sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__ as _finalize_fast does; 0 if any
+ * flush failed (Python then reports it as CPython would, exit status 120). */
+static int flush_std_streams(void) {
+    static const char *names[] = {"stdout", "__stdout__", "stderr", "__stderr__"};
+    for (int i = 0; i < 4; i++) {
+        PyObject *stream = PySys_GetObject(names[i]); /* borrowed */
+        if (!stream || stream == Py_None) continue;
+        PyObject *done = PyObject_CallMethod(stream, "flush", NULL);
+        if (!done) {
+            PyErr_Clear();
+            return 0;
+        }
+        Py_DECREF(done);
+    }
+    return 1;
+}
+
+/* Run the slot's program as `python3 prog.py` would, in this (forked, set-up) child: fresh
+ * `__main__`, argv and sys.path[0]; the module code (and an assert kind's test code); then the
+ * emulated shutdown and _exit. Returns only when Python must conclude: ("ran", exception or
+ * None, opened_for_write) for child.conclude, or NULL with an exception set. */
+static PyObject *run_fast(const fast_slot *f, PyObject *arguments) {
+    if (PySys_AddAuditHook(audit_open_for_write, NULL) < 0) return NULL;
+    if (PyDict_SetItemString(PyImport_GetModuleDict(), "__main__", f->module) < 0) return NULL;
+    if (PySys_SetObject("argv", main_argv) < 0) return NULL;
+    PyObject *path = PySys_GetObject("path"); /* borrowed */
+    if (path && PyList_Check(path) && PyList_GET_SIZE(path) > 0) {
+        Py_INCREF(main_path0);
+        if (PyList_SetItem(path, 0, main_path0) < 0) return NULL; /* the old entry stays alive: KEEP_ALIVE */
+    }
+    PyObject *value = PyEval_EvalCode(f->code, f->globals, f->globals);
+    if (value && f->test_code) {
+        Py_DECREF(value);
+        value = PyEval_EvalCode(f->test_code, f->globals, f->globals);
+    }
+    if (value && f->caller) { /* call kind: the JSON harness stays in Python (child.call_function) */
+        Py_DECREF(value);
+        value = arguments ? PyObject_CallFunction(f->caller, "OOOi", f->globals, f->fn_name, arguments, 3) : NULL;
+    }
+    if (!value) {
+        PyObject *type, *exc, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        if (tb && exc) PyException_SetTraceback(exc, tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        return Py_BuildValue("(sNi)", "ran", exc ? exc : Py_NewRef(Py_None), opened_for_write);
+    }
+    Py_DECREF(value);
+    if (!opened_for_write && !needs_python_shutdown() && flush_std_streams()) _exit(0);
+    return Py_BuildValue("(sOi)", "ran", Py_None, opened_for_write);
+}
+
 /* ---- one test ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -669,7 +794,33 @@ static int run_test(test_entry *e, PyObject **child_result) {
     pid_t pid = fork();
     if (pid == 0) {
         PyOS_AfterFork_Child();
+        if (reseed_inst) { /* random's shared instance: a fresh state per test, as in a new process */
+            PyObject *done = PyObject_CallFunctionObjArgs(reseed_method, reseed_inst, Py_None, NULL);
+            if (!done) child_fail(fds[3], "reseeding random");
+            Py_DECREF(done);
+        }
         child_setup(e, fds);
+        const fast_slot *f = &fast[e->slot];
+        if (f->mode == FAST_BINARY) {
+            char *argv[] = {f->binary, NULL};
+            execv(f->binary, argv);
+            child_fail(3, "exec of the compiled program");
+        }
+        if (f->mode == FAST_EXEC) {
+            PyObject *arguments = NULL;
+            if (f->caller) {
+                PyObject *payload = child_payload(e);
+                arguments = payload ? PyUnicode_FromEncodedObject(payload, "utf-8", "strict") : NULL;
+                Py_XDECREF(payload);
+                if (!arguments) {
+                    *child_result = NULL;
+                    return 1;
+                }
+            }
+            *child_result = run_fast(f, arguments);
+            Py_XDECREF(arguments);
+            return 1;
+        }
         PyObject *payload = child_payload(e);
         *child_result = payload ? Py_BuildValue("(iN)", (int)e->slot, payload) : NULL;
         return 1;
@@ -872,7 +1023,74 @@ static PyObject *zygote_serve(PyObject *self, PyObject *unused) {
     }
 }
 
+static PyObject *zygote_register_exec(PyObject *self, PyObject *args) {
+    int slot;
+    PyObject *code, *test_code, *module, *fn_name = Py_None, *caller = Py_None;
+    if (!PyArg_ParseTuple(args, "iO!OO!|OO", &slot, &PyCode_Type, &code, &test_code, &PyModule_Type, &module, &fn_name,
+                          &caller))
+        return NULL;
+    if (slot < 0 || slot >= MAX_SLOTS || (test_code != Py_None && !PyCode_Check(test_code)) ||
+        (caller != Py_None && (!PyCallable_Check(caller) || !PyUnicode_Check(fn_name)))) {
+        PyErr_SetString(PyExc_ValueError, "bad slot, test code or call harness");
+        return NULL;
+    }
+    PyObject *globals = PyModule_GetDict(module); /* borrowed */
+    if (!globals) return NULL;
+    clear_fast(slot);
+    fast_slot *f = &fast[slot];
+    f->code = Py_NewRef(code);
+    f->test_code = test_code == Py_None ? NULL : Py_NewRef(test_code);
+    f->module = Py_NewRef(module);
+    f->globals = Py_NewRef(globals);
+    if (caller != Py_None) {
+        f->caller = Py_NewRef(caller);
+        f->fn_name = Py_NewRef(fn_name);
+    }
+    f->mode = FAST_EXEC;
+    Py_RETURN_NONE;
+}
+
+static PyObject *zygote_register_binary(PyObject *self, PyObject *args) {
+    int slot;
+    const char *binary;
+    if (!PyArg_ParseTuple(args, "is", &slot, &binary)) return NULL;
+    if (slot < 0 || slot >= MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "bad slot");
+        return NULL;
+    }
+    clear_fast(slot);
+    fast[slot].binary = strdup(binary);
+    if (!fast[slot].binary) return PyErr_NoMemory();
+    fast[slot].mode = FAST_BINARY;
+    Py_RETURN_NONE;
+}
+
+static PyObject *zygote_set_main(PyObject *self, PyObject *args) {
+    PyObject *argv, *path0;
+    if (!PyArg_ParseTuple(args, "O!U", &PyList_Type, &argv, &path0)) return NULL;
+    Py_XSETREF(main_argv, Py_NewRef(argv));
+    Py_XSETREF(main_path0, Py_NewRef(path0));
+    Py_RETURN_NONE;
+}
+
+static PyObject *zygote_set_reseed(PyObject *self, PyObject *args) {
+    PyObject *inst, *method;
+    if (!PyArg_ParseTuple(args, "OO", &inst, &method)) return NULL;
+    if (!PyCallable_Check(method)) {
+        PyErr_SetString(PyExc_TypeError, "seed method must be callable");
+        return NULL;
+    }
+    Py_XSETREF(reseed_inst, Py_NewRef(inst));
+    Py_XSETREF(reseed_method, Py_NewRef(method));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"set_reseed", zygote_set_reseed, METH_VARARGS, "set_reseed(instance, seed): called as seed(instance, None) in each child"},
+    {"register_exec", zygote_register_exec, METH_VARARGS,
+     "register_exec(slot, code, test_code_or_None, main_module[, fn_name, call_function]): the child runs it"},
+    {"register_binary", zygote_register_binary, METH_VARARGS, "register_binary(slot, path): the child execs it"},
+    {"set_main", zygote_set_main, METH_VARARGS, "set_main(argv_list, path0): the children's sys.argv and sys.path[0]"},
     {"init", zygote_init, METH_VARARGS,
      "init(ctl_fd, in_namespace, scratch, tmp_dir, keep_names, prepare, oom_fd)"},
     {"serve", zygote_serve, METH_NOARGS, "Run the per-test loop; returns (slot, payload) in a forked child only."},

@@ -67,13 +67,20 @@ def fresh_main_module(path: str, template: types.ModuleType | None = None, direc
     return main.__dict__
 
 
-def _write_result(result_fd: int, record: dict) -> None:
-    import json
+RESULT_VALUE = b"\x01"  # result fd: this byte + the return value's JSON (the common case: no record to encode)
 
-    data = json.dumps(record).encode()
+
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(result_fd, view) :]
+        view = view[os.write(fd, view) :]
+
+
+def _write_result(result_fd: int, record: dict) -> None:
+    """A harness outcome other than a returned value, as a JSON record."""
+    import json
+
+    _write_all(result_fd, json.dumps(record).encode())
 
 
 def run_job(job: dict, result_fd: int) -> None:
@@ -95,11 +102,16 @@ def run_job(job: dict, result_fd: int) -> None:
     if kind == "assert":
         exec(job.get("_test_obj") or compile(job.get("test_code") or "", "test.py", "exec"), scope)
         return
-    if kind != "call":
-        return
+    if kind == "call":
+        call_function(scope, job["fn_name"], job["input"], result_fd)
+
+
+def call_function(scope: dict, fn_name: str, arguments: str, result_fd: int) -> None:
+    """The call kind after the program ran in `scope`: `Solution().fn_name` (else the top-level
+    `fn_name`) called with one JSON value per line of `arguments`; the return value's JSON goes
+    to `result_fd`. The function's own exceptions propagate (traceback + exit 1, like a script)."""
     import json
 
-    fn_name = job["fn_name"]
     if "Solution" in scope and isinstance(scope["Solution"], type) and hasattr(scope["Solution"], fn_name):
         fn = getattr(scope["Solution"](), fn_name)
     elif fn_name in scope:
@@ -108,7 +120,7 @@ def run_job(job: dict, result_fd: int) -> None:
         _write_result(result_fd, {"ok": False, "error": f"function {fn_name!r} not found (neither Solution.{fn_name} nor top-level)"})
         return
     args = []
-    for number, line in enumerate(job["input"].rstrip("\n").split("\n") if job["input"].strip() else [], 1):
+    for number, line in enumerate(arguments.rstrip("\n").split("\n") if arguments.strip() else [], 1):
         try:
             args.append(json.loads(line))
         except ValueError:
@@ -120,7 +132,7 @@ def run_job(job: dict, result_fd: int) -> None:
     except (TypeError, ValueError) as exc:
         _write_result(result_fd, {"ok": False, "error": f"return value is not JSON-serialisable: {exc}"})
         return
-    _write_result(result_fd, {"ok": True, "value": text})
+    _write_all(result_fd, RESULT_VALUE + text.encode())
 
 
 def _program_traceback(exc: BaseException):
@@ -188,24 +200,31 @@ def _audit_open_for_write(event, args):
 
 
 def run_as_main(job: dict, result_fd: int) -> None:
-    """Run the job in this (fresh, forked) process and exit with CPython's exit status.
-
-    Fast path: emulate interpreter shutdown and `os._exit` (a full Py_Finalize of a warm
-    interpreter costs ~6 ms per test). If the program opened anything for writing (its own
-    file objects may hold unflushed buffers that only finalization would flush), return and
-    let CPython finalize for real."""
-    opened_for_write = _OPENED_FOR_WRITE
+    """Run the job in this (fresh, forked) process and exit with CPython's exit status."""
     sys.addaudithook(_audit_open_for_write)
     try:
         run_job(job, result_fd)
+    except BaseException as exc:  # noqa: BLE001 - the program's uncaught exception (or SystemExit)
+        conclude(exc, bool(_OPENED_FOR_WRITE))
+        return
+    conclude(None, bool(_OPENED_FOR_WRITE))
+
+
+def conclude(exc: BaseException | None, opened_for_write: bool) -> None:
+    """End a program that ran in this process (here or in the supervisor's C fast path) with the
+    exit status and output CPython gives `python3 prog.py`.
+
+    Fast path: emulate interpreter shutdown and `os._exit` (a full Py_Finalize of a warm
+    interpreter costs ~6 ms per test). If the program opened anything for writing (its own
+    file objects may hold unflushed buffers that only finalization would flush), re-raise or
+    return and let CPython finalize for real."""
+    if exc is None:
         status = 0
-    except SystemExit as exc:
-        if opened_for_write:
-            raise
+    elif opened_for_write:
+        raise exc
+    elif isinstance(exc, SystemExit):
         status = _system_exit_status(exc)
-    except BaseException as exc:  # noqa: BLE001 - the program's uncaught exception
-        if opened_for_write:
-            raise
+    else:
         trimmed = _program_traceback(exc)
         exc.__traceback__ = trimmed
         sys.excepthook(type(exc), exc, trimmed)

@@ -21,7 +21,7 @@ from pathlib import Path
 from xcoder.judge import isolation
 from xcoder.judge.procio import drain_and_wait
 from xcoder.judge.types import Limits
-from xcoder.judge.verdicts import RawRun
+from xcoder.judge.verdicts import RawRun, parse_call_result
 
 CHILD_SOURCE = (Path(__file__).parent / "child.py").read_text()
 RESULT_FILE = ".xcoder_result.json"
@@ -111,10 +111,7 @@ def run_oneshot(
         raw = drain_and_wait(proc, start=start, wall_limit_s=limits.time_s, output_limit=limits.output_bytes)
         result_path = scratch / RESULT_FILE
         if kind == "call" and result_path.exists():
-            try:
-                raw.result_record = json.loads(result_path.read_text() or "null")
-            except ValueError:
-                raw.result_record = {"ok": False, "error": "call harness result is not JSON (the program wrote it?)"}
+            raw.result_record = parse_call_result(result_path.read_bytes())
         return raw
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

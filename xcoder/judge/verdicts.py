@@ -32,6 +32,21 @@ class RawRun:
     timings: dict = dataclasses.field(default_factory=dict)  # supervisor phase timings (diagnostics)
 
 
+RESULT_VALUE = b"\x01"  # same byte as child.RESULT_VALUE
+
+
+def parse_call_result(data: bytes) -> dict:
+    """What the call harness wrote on its result channel: the return value's JSON after one
+    marker byte (the common case), or a JSON record {"ok": False, "error": ...}."""
+    if data.startswith(RESULT_VALUE):
+        return {"ok": True, "value": data[1:].decode("utf-8", "replace")}
+    try:
+        record = json.loads(data or b"null")
+    except ValueError:
+        return {"ok": False, "error": "call harness result is not JSON (the program wrote to its channel?)"}
+    return record if isinstance(record, dict) else {"ok": False, "error": "bad call harness result"}
+
+
 def _text(data: bytes) -> tuple[str, bool]:
     truncated = len(data) > CAPTURE_BYTES
     return data[:CAPTURE_BYTES].decode("utf-8", errors="replace"), truncated

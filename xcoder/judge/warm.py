@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import collections
 import itertools
-import json
 import logging
 import marshal
 import math
@@ -32,7 +31,7 @@ from pathlib import Path
 from xcoder.judge import isolation
 from xcoder.judge.cgroups import WorkerCgroup
 from xcoder.judge.types import Limits
-from xcoder.judge.verdicts import RawRun
+from xcoder.judge.verdicts import RawRun, parse_call_result
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +41,15 @@ SUPERVISOR_SOURCE = (
     + "\n"
     + (_SRC_DIR / "zygote.py").read_text()
     + """
-_job, _result_fd = zygote_main()
+_job, _result_fd, _outcome = zygote_main()
 # sys.std* are the interpreter's own start-up objects (never used by the supervisor) over fds
 # 0/1/2, which now are the test's stdin memfd and stdout/stderr pipes: as fresh as in a new process
-if _job["language"] == "cpp":
+if _outcome is not None:  # the C loop ran the program already; what is left needs Python
+    conclude(*_outcome)
+elif _job["language"] == "cpp":
     os.execv(_job["binary"], [_job["binary"]])
-run_as_main(_job, _result_fd)
+else:
+    run_as_main(_job, _result_fd)
 """
 )
 # The supervisor is started from its *marshalled* code object (read from an inherited memfd whose
@@ -525,11 +527,7 @@ class WarmWorker:
             detail = result[len(SETUP_ERROR_PREFIX) :].decode("utf-8", "replace")
             raw.error = f"test set-up failed in the sandbox: {detail}"
         elif result:
-            try:
-                record = json.loads(result)
-            except ValueError:
-                record = {"ok": False, "error": "call harness result is not JSON (the program wrote to fd 3?)"}
-            raw.result_record = record if isinstance(record, dict) else {"ok": False, "error": "bad result"}
+            raw.result_record = parse_call_result(result)
         raw.timings = {"fork_s": fork / 1e9, "total_s": total / 1e9, "sweep_s": sweep / 1e9, "minflt": minflt}
         self.recent_timings.append(raw.timings)
         return sent, raw, clean

@@ -49,6 +49,7 @@ SCRATCH = "/tmp/run"  # per-test scratch dir; set from argv (sandbox: its privat
 PROGRAM_FILE = "/tmp/run/prog.py"  # SCRATCH/PROGRAM_PATH, the compiled program's filename
 IN_NAMESPACE = True  # False in isolation=none: no pid namespace, so never kill(-1)
 TMP_KEEP = frozenset()  # what the sandbox's /tmp holds before any test (bwrap's mount points + scratch)
+NATIVE = None
 OOM_FD = -1  # the worker's memory.oom_control, opened read-only by the host (or -1)
 # Pre-imported so forked children find them warm. "lean" (stdio, C++): what competitive programs
 # import, cheap in mappings; "full" (call/assert): LiveCodeBench's whole wildcard-import prelude.
@@ -95,6 +96,26 @@ def prepare(slot, payload):
         job["_main"] = MAIN_TEMPLATES["prelude" if (job.get("kind") != "stdio" or job.get("prelude")) else "plain"]
         job["_path"], job["_dir"] = PROGRAM_FILE, SCRATCH  # the child's cwd is SCRATCH
     PROGRAMS[slot] = job
+    if NATIVE is not None:
+        _register_fast(slot, job)
+
+
+def _register_fast(slot, job):
+    """Tell the C loop what a child can run without returning to Python (its fast path)."""
+    if job.get("language") == "cpp":
+        NATIVE.register_binary(slot, job["binary"])
+        return
+    kind = job.get("kind")
+    code = job.get("_code_obj")
+    if code is None or kind not in ("stdio", "assert", "call"):
+        return  # a program the child must compile (and fail on) as python3 would
+    test = job.get("_test_obj") if kind == "assert" else None
+    if kind == "assert" and test is None:
+        return
+    if kind == "call":
+        NATIVE.register_exec(slot, code, None, job["_main"], job["fn_name"], call_function)
+    else:
+        NATIVE.register_exec(slot, code, test, job["_main"])
 
 
 def kill_all_others(pid):
@@ -334,6 +355,37 @@ def warm_child_path():
         sys.path[0] = saved_path0
 
 
+RESEED = None  # (random._inst, _random.Random.seed) when `random` is pre-imported: reseeded per child
+
+
+def import_warm_modules(names):
+    """Import what children should find warm. `random` is imported without its at-fork hook
+    (`Random.seed` in Python, ~45 copy-on-write faults and ~50 us in every child): each child
+    reseeds random's shared instance from os.urandom itself, through the C seed method — the
+    same fresh state `python3 prog.py` starts with, by the same code `Random.seed(None)` ends in
+    (gauss_next is None already: nothing in the supervisor draws from it)."""
+    global RESEED
+    for name in names:
+        if name == "random":
+            register = os.register_at_fork
+            os.register_at_fork = lambda **_hooks: None
+            try:
+                import random
+            finally:
+                os.register_at_fork = register
+            import _random
+
+            RESEED = (random._inst, _random.Random.seed)
+        else:
+            __import__(name)
+
+
+def reseed_random():
+    """In a fresh child: random's shared instance gets a state of its own (see import_warm_modules)."""
+    if RESEED is not None:
+        RESEED[1](RESEED[0], None)
+
+
 def load_native(path):
     """The C per-test loop (built by the host, bound read-only into the sandbox), or None."""
     if not path or path == "-":
@@ -352,10 +404,10 @@ def serve(ctl_fd, native_path):
     if IN_NAMESPACE:
         os.chmod("/tmp", 0o1777)  # the sandbox's private tmpfs, wiped by wipe_tmp after every test
         TMP_KEEP = frozenset(os.listdir("/tmp")) | {os.path.basename(SCRATCH)}
-    native = load_native(native_path)  # before the warm-up: its mappings are part of the template
+    global NATIVE
+    native = NATIVE = load_native(native_path)  # before the warm-up: its mappings are part of the template
     loop_state = None if native is not None else _PythonLoop(ctl_fd)  # its socket object, too
-    for name in WARM_MODULES[PROFILE]:
-        __import__(name)
+    import_warm_modules(WARM_MODULES[PROFILE])
     warm_child_path()
     # the children's `__main__`, built here once: (plain, with LCB's prelude names bound)
     plain = new_main_module(PROGRAM_FILE)
@@ -372,18 +424,26 @@ def serve(ctl_fd, native_path):
     KEEP_ALIVE.extend((sys.modules["__main__"], sys.argv, sys.path[0]))  # what a child's fresh `__main__` replaces
     if native is not None:  # before the baseline: its buffers are resident from now on
         native.init(ctl_fd, 1 if IN_NAMESPACE else 0, SCRATCH, "/tmp", sorted(TMP_KEEP), prepare, OOM_FD)
+        # what fresh_main_module sets, built once (a child only references them)
+        main_argv, main_path0 = [PROGRAM_PATH], SCRATCH
+        native.set_main(main_argv, main_path0)
+        if RESEED is not None:
+            native.set_reseed(*RESEED)
+        KEEP_ALIVE.extend((main_argv, main_path0))
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
     hello = marshal.dumps({"ready": True, "pid": os.getpid(), "native": native is not None})
     _write_all(ctl_fd, len(hello).to_bytes(4, "little") + hello)
-    if native is not None:
-        slot, payload = native.serve()  # returns in a forked child only, set up already
-    else:
-        slot, payload = loop_state.serve()
+    # returns in a forked child only, set up already: (slot, payload) to run, or ("ran", exception
+    # or None, opened_for_write) when the C loop ran the program itself and Python concludes
+    result = native.serve() if native is not None else loop_state.serve()
+    if result[0] == "ran":
+        return None, 3, (result[1], bool(result[2]))
+    slot, payload = result
     job = PROGRAMS[slot]
     if payload:  # a call-kind test's input
         job["input"] = payload.decode("utf-8")
-    return job, 3
+    return job, 3, None
 
 
 def _write_all(fd, data):
@@ -545,6 +605,7 @@ class _PythonLoop:
         if pid == 0:
             try:
                 self.detach()
+                reseed_random()
                 child_setup(h, (stdin_fd, pipes[0][1], pipes[1][1], pipes[2][1], payload_fd))
                 if payload_fd >= 0:
                     payload = _read_fd(4, h["payload_len"])

@@ -81,8 +81,8 @@ def build_workload(prompts: int, rollouts: int, tests: int, seed: int, mix: dict
             kind = rng.choices(names, weights)[0]
             if kind == "FORMAT":
                 text = rng.choice(["I could not solve it.", "```python\nprint(1)\n"])
-            else:
-                text = f"<think>plan</think>\n```python\n{PROGRAMS[kind]}\n```"
+            else:  # every rollout's code is its own (as sampled rollouts are): no program is cached across them
+                text = f"<think>plan</think>\n```python\n{PROGRAMS[kind]}\n# rollout p{p}-r{r}\n```"
             rid = f"p{p}-r{r}"
             items.append(RewardItem(rid, text, truth, {"task_id": f"task-{p}"}))
             kinds[rid] = kind
