@@ -114,3 +114,15 @@ def test_many_short_tests_keep_a_deep_queue_in_each_worker(judge):
         watcher.join()
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(300)]
     assert max(depth) > 2, depth
+
+
+def test_tests_queued_behind_a_long_test_move_to_a_free_core(judge):
+    """Work stealing: two long tests land in one worker's queue (they come first in the batch);
+    once the first has run long, the second is handed back and runs on the other core, beside it."""
+    code = ("import time, sys\nkind = input()\nt0 = time.monotonic()\n"
+            "if kind == 'long':\n    time.sleep(1.5)\nprint(kind, t0)\n")
+    tests = [JudgeTest("long\n", None), JudgeTest("long\n", None)] + [JudgeTest("short\n", None)] * 40
+    results = judge.run(Program(code), tests, limits=Limits(time_s=10))
+    assert all(r.verdict == Verdict.AC for r in results), results
+    first, second = (float(r.stdout.split()[1]) for r in results[:2])
+    assert abs(second - first) < 1.0, (first, second)  # started together, not one after the other

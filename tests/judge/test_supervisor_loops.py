@@ -99,6 +99,18 @@ def test_big_inputs_travel_as_memfds_and_big_outputs_in_chunks(loop_judge):
     assert res.stderr == "e" * 700_000
 
 
+def test_a_test_cannot_leave_anything_in_the_next_tests_stdin(loop_judge):
+    """stdin is a memfd the supervisor reuses (refilled per test): whatever a program writes into
+    or does to its own stdin, the next test reads exactly its own input."""
+    _, judge = loop_judge
+    vandal = ("import os, sys\nif sys.stdin.readline().strip() == 'vandal':\n"
+              "    os.lseek(0, 0, 2)\n    os.write(0, b'garbage\\n' * 100000)\n    os.ftruncate(0, 1 << 20)\n"
+              "else:\n    print(len(sys.stdin.read()))\n")
+    tests = [JudgeTest("vandal\n", None), JudgeTest("plain\n" + "y" * 10, "10")] * 3
+    results = judge.run(Program(vandal), tests)
+    assert [r.verdict for r in results] == [Verdict.AC] * 6, results
+
+
 def test_slots_turn_over_while_tests_are_queued(loop_judge):
     """More programs than the supervisor has slots, all in one batch on one worker: a slot a
     queued test names is never replaced under it."""

@@ -60,6 +60,7 @@
 #define TEST_HEADER_SIZE 104      /* <IIQiiQQQQQQQQIIII */
 #define CHUNK_HEADER_SIZE 24      /* <IIQII magic stream id len pad */
 #define REPORT_HEADER_SIZE 104    /* <IIQiiQQQQQQQQIIII */
+#define RETRACT_MAGIC 0x32584358u /* "XCX2": hand back every queued test that has not started */
 #define TEST_STDIN_FD 1u          /* stdin arrives as a passed fd (large inputs) */
 #define TEST_PAYLOAD_FD 2u        /* the call payload arrives as a passed fd */
 #define REPORT_TIMED_OUT 1u
@@ -67,6 +68,7 @@
 #define REPORT_ERROR 8u
 #define REPORT_OUTPUT_EXCEEDED 16u
 #define REPORT_OOM 32u
+#define REPORT_RETRACTED 64u      /* never started: the host runs it elsewhere */
 #define STREAM_STDOUT 1u
 #define STREAM_STDERR 2u
 #define STREAM_RESULT 3u
@@ -131,6 +133,7 @@ static size_t out_len[4];
 static char *payload_copy;    /* the running test's inline payload, in forkable memory */
 static int stdin_memfd = -1;  /* reused for every inline stdin */
 static long long last_oom = -1;
+static int head_running;      /* the head of the queue has been forked (its report is pending) */
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -318,6 +321,21 @@ static int read_frame(void) {
         } else {
             PyErr_Print(); /* to the worker log; the slot's tests are refused */
         }
+        return 1;
+    }
+    if (magic == RETRACT_MAGIC) { /* a long test holds this worker: the host reschedules what waits behind it */
+        char pad[4];
+        if (length != 8 || nfds || recv_exact(pad, 4) != 1) goto broken;
+        int keep = head_running ? 1 : 0;
+        for (int i = keep; i < q_len; i++) {
+            test_entry *e = &queue[(q_head + i) % QUEUE_MAX];
+            close_entry_fds(e);
+            report r;
+            memset(&r, 0, sizeof r);
+            r.flags = REPORT_RETRACTED | REPORT_CLEAN;
+            send_report(e->id, &r);
+        }
+        q_len = keep;
         return 1;
     }
     if (magic != TEST_MAGIC || length < TEST_HEADER_SIZE || q_len >= QUEUE_MAX) goto broken;
@@ -790,6 +808,7 @@ static int run_test(test_entry *e, PyObject **child_result) {
     }
     if (in_namespace) wipe_tmp();
     uint64_t start = now_ns();
+    head_running = 1; /* from here on this test reports itself (a retract leaves it alone) */
     PyOS_BeforeFork();
     pid_t pid = fork();
     if (pid == 0) {
@@ -1017,6 +1036,7 @@ static PyObject *zygote_serve(PyObject *self, PyObject *unused) {
         PyObject *child_result = NULL;
         int in_child = run_test(e, &child_result);
         if (in_child) return child_result; /* NULL + exception if the payload could not be built */
+        head_running = 0;
         q_head = (q_head + 1) % QUEUE_MAX;
         q_len--;
         if (read_ready_frames(0) < 0) _exit(0);

@@ -15,6 +15,10 @@ different cgroup limits never share a worker's queue (the worker drains first).
 A `stop_on_first_failure` job has one test in flight at a time (LiveCodeBench: the tests after
 the first failure are not run); many such jobs fill the cores together.
 
+A test that runs far longer than that worker's recent ones (a time-limit run, say) would hold up
+the tests queued behind it: after max(50 ms, 20 x the recent average) the worker takes no more
+and hands its unstarted tests back (RETRACT), to run on the other cores.
+
 Failures: a worker that dies fails its running test as SE and hands its queued (never started)
 tests back to be run elsewhere; one that gives no report within the wall limit + HOST_GRACE_S is
 killed the same way; one that cannot be restarted is retried every second, and after
@@ -218,6 +222,7 @@ class WarmPool:
                 now = time.monotonic()
                 due += [w for w in self._by_fd.values() if w.defer_until and w.defer_until <= now and w not in due]
                 for worker in due:
+                    worker.defer_until = 0.0
                     if worker.sock is not None:
                         self._receive(worker)
                 with self._lock:
@@ -253,7 +258,8 @@ class WarmPool:
             queued = len(worker.outstanding)
             streaming = queued and worker.outstanding[0].chunks is not None
             if queued > LOW_WATER and not streaming:
-                worker.defer_until = now + min(MAX_DEFER_S, (queued - LOW_WATER) * worker.avg_test_s)
+                if not worker.defer_until:  # a deferral runs out once; it is not pushed back
+                    worker.defer_until = now + min(MAX_DEFER_S, (queued - LOW_WATER) * worker.avg_test_s)
                 mask = 0
             else:
                 worker.defer_until = 0.0
@@ -269,6 +275,9 @@ class WarmPool:
         deadlines = [w.head_since + w.outstanding[0].wall_s + HOST_GRACE_S
                      for w in self._by_fd.values() if w.outstanding]
         deadlines += [w.defer_until for w in self._by_fd.values() if w.defer_until]
+        if len(self._by_fd) > 1:  # work stealing (`_check_workers`) needs another worker
+            deadlines += [w.head_since + w.slow_after_s() for w in self._by_fd.values()
+                          if len(w.outstanding) > 1 and not w.retracting]
         deadlines += [at for at, _ in self._broken.values()]
         if self._broken and self._no_worker_since is not None:
             deadlines.append(self._no_worker_since + NO_WORKER_TIMEOUT_S)
@@ -311,6 +320,9 @@ class WarmPool:
             self._worker_failed(worker, f"control socket error: {exc}")
             return
         for sent, raw, clean in done:
+            if raw is None:  # handed back unstarted (a long test held this worker): runs elsewhere
+                self._requeue(sent)
+                continue
             if not clean:
                 log.warning("judge worker %d: processes survived the kill sweep; it is restarted", worker.index)
             self._deliver(sent, raw)
@@ -396,6 +408,12 @@ class WarmPool:
         for worker in list(self._by_fd.values()):
             if worker.outstanding and now > worker.head_since + worker.outstanding[0].wall_s + HOST_GRACE_S:
                 self._worker_failed(worker, f"no result within the wall limit + {HOST_GRACE_S:g} s")
+            elif (len(worker.outstanding) > 1 and not worker.retracting and len(self._by_fd) > 1
+                  and worker.head_is_slow(now)):
+                # work stealing: a long test (a time-limit run, say) holds this core; what waits
+                # behind it comes back and goes to the cores that are free
+                worker.retract()
+                self._flush(worker)
         for (index, profile), (retry_at, _) in list(self._broken.items()):
             if now >= retry_at:
                 self._restart(self.cores[index][profile])

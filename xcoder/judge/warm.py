@@ -102,12 +102,14 @@ SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"  # same bytes as zygote.SETUP_ERRO
 
 # Wire format (zygote.py docstring; _zygote.c): little-endian, every frame a u32 length + body.
 PROGRAM_MAGIC, TEST_MAGIC, CHUNK_MAGIC, REPORT_MAGIC = 0x32504358, 0x32544358, 0x324F4358, 0x32524358
+RETRACT_MAGIC = 0x32584358
 PROGRAM_HEADER = struct.Struct("<IIIII")  # length, then magic slot len pad
 TEST_HEADER = struct.Struct("<IIIQiiQQQQQQQQIIII")  # length, then magic flags id slot uid limits... lens nfds pad
 CHUNK_HEADER = struct.Struct("<IIQII")  # magic stream id len pad (after the length)
 REPORT_HEADER = struct.Struct("<IIQiiQQQQQQQQIIII")  # magic flags id status code 9 x u64, 3 tail lens, pad
 TEST_STDIN_FD, TEST_PAYLOAD_FD = 1, 2
 REPORT_TIMED_OUT, REPORT_CLEAN, REPORT_ERROR, REPORT_OUTPUT_EXCEEDED, REPORT_OOM = 1, 4, 8, 16, 32
+REPORT_RETRACTED = 64
 QUEUE_MAX = 32  # tests outstanding in one supervisor, the running one included (its queue size)
 INLINE_MAX = 65536  # payload + stdin bytes a test frame carries inline; larger inputs go as memfds
 PROGRAM_SLOTS = 64  # programs a supervisor keeps loaded (the host picks which slot holds what)
@@ -173,6 +175,7 @@ class WarmWorker:
         self.head_since = 0.0  # when the head of `outstanding` started (about)
         self.avg_test_s = 0.001  # moving average of a test's supervisor time (sizes the queue)
         self.retiring = False  # the supervisor reported an unclean sweep and exits: nothing it holds ran
+        self.retracting = False  # a RETRACT is on its way: the queue behind the head comes back
         self.watch_mask = 0  # poll events the dispatcher waits for on this socket
         self.defer_until = 0.0  # read the socket at this time even without an event (0: not deferred)
         self.recent_timings: collections.deque[dict] = collections.deque(maxlen=4096)  # diagnostics (faults.py)
@@ -340,9 +343,24 @@ class WarmWorker:
     # -- sending -------------------------------------------------------------------------------
     def capacity(self) -> int:
         """Tests this worker should accept now: enough queued for ~10 ms of work (so the core never
-        waits for the host), few when tests are long (so another worker can take the rest)."""
+        waits for the host), few when tests are long (so another worker can take the rest), none
+        while its running test has run much longer than usual (see `head_is_slow`)."""
+        if self.outstanding and self.head_is_slow(time.monotonic()):
+            return 0
         want = max(2, min(QUEUE_MAX, math.ceil(0.010 / max(self.avg_test_s, 1e-5))))
         return max(0, want - len(self.outstanding))
+
+    def slow_after_s(self) -> float:
+        """How long a test may run before the tests queued behind it are better run elsewhere."""
+        return max(0.05, 20 * self.avg_test_s)
+
+    def head_is_slow(self, now: float) -> bool:
+        return now - self.head_since > self.slow_after_s()
+
+    def retract(self) -> None:
+        """Ask for every queued test that has not started back (a RETRACTED report each)."""
+        self.outbox.append((memoryview((8).to_bytes(4, "little") + RETRACT_MAGIC.to_bytes(4, "little") + bytes(4)), []))
+        self.retracting = True
 
     def slot_for(self, key: object, program: bytes) -> int | None:
         """The supervisor slot holding `key`'s program (queued to be sent if new), or None when
@@ -425,10 +443,10 @@ class WarmWorker:
         return True
 
     # -- receiving -----------------------------------------------------------------------------
-    def receive(self) -> tuple[list[tuple[Sent, RawRun, bool]], bool]:
+    def receive(self) -> tuple[list[tuple[Sent, RawRun | None, bool]], bool]:
         """Read what has arrived: the tests it completes as (sent, raw, sweep was clean), in
-        order, and whether the supervisor has closed the socket (what it sent before that is
-        still delivered). ProtocolError on garbage."""
+        order (raw None: handed back unstarted, after a `retract`), and whether the supervisor has
+        closed the socket (what it sent before that is still delivered). ProtocolError on garbage."""
         assert self.sock is not None
         closed = False
         while True:
@@ -446,7 +464,7 @@ class WarmWorker:
                 break
         return self._parse(), closed
 
-    def _parse(self) -> list[tuple[Sent, RawRun, bool]]:
+    def _parse(self) -> list[tuple[Sent, RawRun | None, bool]]:
         done = []
         buf = self.inbuf
         pos = 0
@@ -478,21 +496,36 @@ class WarmWorker:
         at = start + CHUNK_HEADER.size
         head.chunks[stream - 1] += view[at : at + size]
 
-    def _on_report(self, view: memoryview, start: int, length: int) -> tuple[Sent, RawRun, bool]:
+    def _release_slot(self, slot: int) -> None:
+        refs = self.slot_refs.get(slot, 1) - 1
+        if refs:
+            self.slot_refs[slot] = refs
+        else:
+            self.slot_refs.pop(slot, None)
+
+    def _on_retracted(self, test_id: int) -> tuple[Sent, None, bool]:
+        for position, sent in enumerate(self.outstanding):
+            if sent.test_id == test_id:
+                del self.outstanding[position]
+                self._release_slot(sent.slot)
+                return sent, None, True
+        raise ProtocolError(f"judge worker {self.index} handed back test {test_id}, which it does not hold")
+
+    def _on_report(self, view: memoryview, start: int, length: int) -> tuple[Sent, RawRun | None, bool]:
+        """A finished test's (sent, raw, clean); raw is None for a test handed back unstarted."""
         (_magic, flags, test_id, status, code, wall, cpu, maxrss, minflt, fork, total, sweep, output_total,
          out_len, err_len, res_len, _pad) = REPORT_HEADER.unpack_from(view, start)
         if REPORT_HEADER.size + out_len + err_len + res_len != length:
             raise ProtocolError(f"judge worker {self.index} sent a report of {length} bytes for {out_len}+{err_len}+{res_len}")
+        if flags & REPORT_RETRACTED:
+            return self._on_retracted(test_id)
         if not self.outstanding or self.outstanding[0].test_id != test_id:
             expected = self.outstanding[0].test_id if self.outstanding else None
             raise ProtocolError(f"judge worker {self.index} reported test {test_id}, expected {expected}")
         sent = self.outstanding.popleft()
         self.head_since = time.monotonic()
-        refs = self.slot_refs.get(sent.slot, 1) - 1
-        if refs:
-            self.slot_refs[sent.slot] = refs
-        else:
-            self.slot_refs.pop(sent.slot, None)
+        self.retracting = False
+        self._release_slot(sent.slot)
         at = start + REPORT_HEADER.size
         tails = []
         for size in (out_len, err_len, res_len):

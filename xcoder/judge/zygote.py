@@ -16,11 +16,15 @@ that starts with a 4-byte magic; all integers little-endian (structs in warm.py)
   one at a time, in the order received.
 - CHUNK (here -> host, `<IIQII` magic stream id len pad + bytes): part of a running test's
   stdout (1), stderr (2) or call result (3), sent whenever CHUNK_BYTES of it are buffered.
+- RETRACT (host -> here, `<II` magic pad): every queued test that has not started is handed back
+  (a RETRACTED report each, at once); the running one goes on. The host sends it when a long test
+  holds this worker while others could run what waits behind it.
 - REPORT (here -> host, `<IIQiiQQQQQQQQIIII`: magic flags id status code wall_ns cpu_ns maxrss_kb
   minflt fork_ns total_ns sweep_ns output_total out_len err_len res_len pad, then the rest of
-  stdout, stderr, result): one per test, in order. flags: TIMED_OUT, CLEAN (the namespace sweep
-  left nothing), ERROR (refused: `code`), OUTPUT_EXCEEDED (killed at the output limit), OOM (the
-  memory cgroup's OOM killer fired during this test).
+  stdout, stderr, result): one per test, in order (retracted tests' reports come before the
+  running test's). flags: TIMED_OUT, CLEAN (the namespace sweep left nothing), ERROR (refused:
+  `code`), OUTPUT_EXCEEDED (killed at the output limit), OOM (the memory cgroup's OOM killer
+  fired during this test), RETRACTED (never started).
 
 Per test: stdin goes into a memfd (reused), stdout/stderr/result into fresh pipes; we fork; the
 child drops to the job's unprivileged uid, applies rlimits, wires the fds to 0/1/2/3 and *returns
@@ -73,7 +77,9 @@ TEST_HEADER_SIZE = 104
 CHUNK_HEADER_SIZE = 24
 REPORT_HEADER_SIZE = 104
 TEST_STDIN_FD, TEST_PAYLOAD_FD = 1, 2
+RETRACT_MAGIC = 0x32584358  # b"XCX2"
 REPORT_TIMED_OUT, REPORT_CLEAN, REPORT_ERROR, REPORT_OUTPUT_EXCEEDED, REPORT_OOM = 1, 4, 8, 16, 32
+REPORT_RETRACTED = 64
 STREAM_STDOUT, STREAM_STDERR, STREAM_RESULT = 1, 2, 3
 QUEUE_MAX = 32
 INLINE_MAX = 65536
@@ -481,6 +487,7 @@ class _PythonLoop:
         # supervisor never runs) cost the child ~30 copy-on-write page faults
         self.detach = super(socket.socket, self.sock).detach
         self.queue = []  # (header dict, inline bytes, passed fds)
+        self.head_running = False  # queue[0] has been forked (its report is pending)
         self.ready = set()  # prepared slots
         self.stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
         self.last_oom = -1
@@ -519,6 +526,14 @@ class _PythonLoop:
                     self.ready.add(slot)
                 except Exception as exc:  # noqa: BLE001 - the slot's tests are refused
                     os.write(2, f"judge supervisor: cannot prepare slot {slot}: {exc!r}\n".encode())
+                return
+            if magic == RETRACT_MAGIC and not fds and length == 8:  # hand back what has not started
+                keep = 1 if self.head_running else 0
+                for h, _inline, held in self.queue[keep:]:
+                    for fd in held:
+                        os.close(fd)
+                    self.report(h["id"], REPORT_RETRACTED | REPORT_CLEAN)
+                del self.queue[keep:]
                 return
             if magic != TEST_MAGIC or length < TEST_HEADER_SIZE or len(self.queue) >= QUEUE_MAX:
                 raise ValueError("protocol error")
@@ -565,6 +580,7 @@ class _PythonLoop:
                 child = self.run_test(h, inline, fds)
                 if child is not None:
                     return child
+                self.head_running = False
                 self.queue.pop(0)
                 self.read_ready_frames(block=False)
             except (EOFError, ValueError, OSError):
@@ -601,6 +617,7 @@ class _PythonLoop:
             self.report(h["id"], REPORT_ERROR | REPORT_CLEAN, code=-(exc.errno or 1))
             return None
         start = time.monotonic_ns()
+        self.head_running = True
         pid = os.fork()
         if pid == 0:
             try:
