@@ -134,7 +134,8 @@ def run_lcb_style(items: Sequence[tuple[Problem, int, str]], workers: int, timeo
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcoder.eval.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--copies", type=int, default=4, help="repeat the submission set N times")
+    parser.add_argument("--copies", type=int, default=16,
+                        help="repeat the submission set N times (16: ~5 s of LCB-style grading, long enough to time)")
     parser.add_argument("--workers", type=int, default=0, help="parallel workers for both (0 = all cores)")
     parser.add_argument("--isolation", default="auto", help="judge isolation (auto | bwrap | none)")
     args = parser.parse_args(argv)

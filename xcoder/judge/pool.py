@@ -344,7 +344,9 @@ class WarmPool:
             if job.stopped:
                 job.pending.clear()
         self._finish_if_done(job)
-        self._make_ready(job)
+        # a chain that goes on keeps its place ahead of jobs not started yet: chains finish early,
+        # and a long one does not end up as the batch's tail
+        self._make_ready(job, front=job.stop)
 
     def _finish_if_done(self, job: PoolJob) -> None:
         if not job.finished and job.inflight == 0 and (job.stopped or not job.pending):

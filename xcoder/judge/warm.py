@@ -113,6 +113,7 @@ REPORT_RETRACTED = 64
 QUEUE_MAX = 32  # tests outstanding in one supervisor, the running one included (its queue size)
 INLINE_MAX = 65536  # payload + stdin bytes a test frame carries inline; larger inputs go as memfds
 PROGRAM_SLOTS = 64  # programs a supervisor keeps loaded (the host picks which slot holds what)
+RECV_BYTES = 256 * 1024
 assert TEST_HEADER.size == 4 + 104 and REPORT_HEADER.size == 104 and CHUNK_HEADER.size == 24
 
 _uid_counter = itertools.count()
@@ -172,6 +173,8 @@ class WarmWorker:
         self.slot_refs: dict[int, int] = {}  # slot -> outstanding tests that name it
         self.outbox: collections.deque[tuple[memoryview, list[int]]] = collections.deque()
         self.inbuf = bytearray()
+        # recv target, reused: `recv(n)` allocates n bytes per call (an mmap/munmap for 1 MiB)
+        self._landing = memoryview(bytearray(RECV_BYTES))
         self.head_since = 0.0  # when the head of `outstanding` started (about)
         self.avg_test_s = 0.001  # moving average of a test's supervisor time (sizes the queue)
         self.retiring = False  # the supervisor reported an unclean sweep and exits: nothing it holds ran
@@ -449,18 +452,19 @@ class WarmWorker:
         closed the socket (what it sent before that is still delivered). ProtocolError on garbage."""
         assert self.sock is not None
         closed = False
+        landing = self._landing
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                got = self.sock.recv_into(landing)
             except BlockingIOError:
                 break
             except ConnectionResetError:
-                data = b""
-            if not data:
+                got = 0
+            if not got:
                 closed = True
                 break
-            self.inbuf += data
-            if len(data) < (1 << 20):
+            self.inbuf += landing[:got]
+            if got < len(landing):
                 break
         return self._parse(), closed
 
