@@ -126,3 +126,14 @@ def test_tests_queued_behind_a_long_test_move_to_a_free_core(judge):
     assert all(r.verdict == Verdict.AC for r in results), results
     first, second = (float(r.stdout.split()[1]) for r in results[:2])
     assert abs(second - first) < 1.0, (first, second)  # started together, not one after the other
+
+
+def test_a_supervisor_that_loaded_many_programs_is_replaced_when_idle(tmp_path, monkeypatch):
+    monkeypatch.setattr(pool_mod, "RECYCLE_AFTER_PROGRAMS", 5)
+    with Judge(workers=1, cpp_cache_dir=tmp_path) as judge:
+        worker = judge._warm.cores[0]["lean"]
+        first = worker.proc.pid
+        jobs = [JudgeJob(Program(f"print({i} + int(input()))\n"), [JudgeTest("1\n", str(i + 1))]) for i in range(12)]
+        for _ in range(2):
+            assert [r[0].verdict for r in judge.run_many(jobs)] == [Verdict.AC] * 12
+        assert worker.proc.pid != first

@@ -168,6 +168,7 @@ class WarmWorker:
         self.baseline_bytes = 0
         self.cgroup_key: tuple | None = None
         self.tests_run = 0
+        self.programs_loaded = 0  # by this supervisor: it is replaced after RECYCLE_AFTER_PROGRAMS
         self.outstanding: collections.deque[Sent] = collections.deque()
         self.programs: collections.OrderedDict[object, int] = collections.OrderedDict()  # key -> slot (LRU)
         self.slot_refs: dict[int, int] = {}  # slot -> outstanding tests that name it
@@ -285,6 +286,7 @@ class WarmWorker:
         self.cgroup_key = None
         self.baseline_bytes = self.cgroup.usage_bytes()
         self.tests_run = 0
+        self.programs_loaded = 0
 
     def _recv_hello(self) -> dict:
         assert self.sock is not None
@@ -381,6 +383,7 @@ class WarmWorker:
                 return None
             slot = self.programs.pop(victim)
         self.programs[key] = slot
+        self.programs_loaded += 1
         self.outbox.append((memoryview(PROGRAM_HEADER.pack(16 + len(program), PROGRAM_MAGIC, slot, len(program), 0)
                                        + program), []))
         return slot

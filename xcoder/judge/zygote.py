@@ -38,16 +38,15 @@ rules.
 
 import marshal
 import os
-import resource
-import select
 import signal
 import stat as stat_mod
 import sys
 import time
 
 # Fork cost grows with the number of memory mappings, and every extension module (.so) adds
-# ~5: the supervisor itself imports only select/resource (no json, struct, shutil, ctypes; the
-# Python loop alone needs socket).
+# ~5: the supervisor itself imports no extension module (no json, struct, shutil, ctypes); the
+# Python loop alone needs socket, select and resource (`_PythonLoop` imports them).
+resource = select = None
 SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"
 SCRATCH = "/tmp/run"  # per-test scratch dir; set from argv (sandbox: its private tmpfs)
 PROGRAM_FILE = "/tmp/run/prog.py"  # SCRATCH/PROGRAM_PATH, the compiled program's filename
@@ -337,8 +336,15 @@ def warm_child_path():
                         _finalize_fast(0)
                 finally:
                     sys.stdin, sys.stdout = sys.__stdin__, sys.__stdout__
-                while select.select([read_end], [], [], 0)[0]:
-                    os.read(read_end, 1 << 16)
+                os.set_blocking(read_end, False)
+                try:
+                    while os.read(read_end, 1 << 16):
+                        pass
+                except BlockingIOError:
+                    pass
+                os.set_blocking(read_end, True)
+            if resource is None:  # the C loop sets children up itself: nothing of the Python set-up to warm
+                continue
             for which in (resource.RLIMIT_CPU, resource.RLIMIT_CORE, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE,
                           resource.RLIMIT_NPROC, resource.RLIMIT_STACK):
                 resource.setrlimit(which, resource.getrlimit(which))  # same values: binds prlimit64
@@ -477,6 +483,9 @@ class _PythonLoop:
     as `_zygote.c`, read that for the reasons. `serve` returns in a forked child only."""
 
     def __init__(self, ctl_fd):
+        global resource, select
+        import resource  # child_setup's rlimits
+        import select
         import socket
 
         self.socket_mod = socket
