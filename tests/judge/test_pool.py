@@ -136,4 +136,43 @@ def test_a_supervisor_that_loaded_many_programs_is_replaced_when_idle(tmp_path, 
         jobs = [JudgeJob(Program(f"print({i} + int(input()))\n"), [JudgeTest("1\n", str(i + 1))]) for i in range(12)]
         for _ in range(2):
             assert [r[0].verdict for r in judge.run_many(jobs)] == [Verdict.AC] * 12
-        assert worker.proc.pid != first
+        deadline = time.monotonic() + 30
+        while worker.proc is None and time.monotonic() < deadline:  # it may be restarting right now
+            time.sleep(0.05)
+        assert worker.proc is not None and worker.proc.pid != first
+
+
+def _failing_starts(monkeypatch, profile: str, times: int):
+    """WarmWorker.start fails `times` times for `profile` (every time when times < 0)."""
+    from xcoder.judge import warm
+
+    real = warm.WarmWorker.start
+    left = [times]
+
+    def start(self):
+        if self.profile == profile and left[0] != 0:
+            left[0] -= 1
+            raise warm.WorkerDied(f"injected start failure ({profile})")
+        return real(self)
+
+    monkeypatch.setattr(warm.WarmWorker, "start", start)
+
+
+def test_a_sandbox_that_fails_to_start_is_retried(tmp_path, monkeypatch):
+    with Judge(workers=1, cpp_cache_dir=tmp_path) as judge:
+        _failing_starts(monkeypatch, "full", 1)
+        (res,) = judge.run(Program("def f(x):\n    return x + 1\n"), [JudgeTest("1", "2")], kind="call", fn_name="f")
+        assert res.verdict == Verdict.AC, res
+        (lean,) = judge.run(Program("print(input())"), [JudgeTest("x\n", "x")])
+        assert lean.verdict == Verdict.AC, lean
+
+
+def test_a_profile_that_cannot_start_fails_its_tests_and_the_other_profile_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(pool_mod, "NO_WORKER_TIMEOUT_S", 1.5)
+    with Judge(workers=1, cpp_cache_dir=tmp_path) as judge:
+        _failing_starts(monkeypatch, "full", -1)
+        jobs = [JudgeJob(Program("def f(x):\n    return x\n"), [JudgeTest("1", "1")] * 2, kind="call", fn_name="f"),
+                JudgeJob(Program("print(input())"), [JudgeTest("y\n", "y")])]
+        call, lean = judge.run_many(jobs)
+        assert [r.verdict for r in call] == [Verdict.SE] * 2 and "could be started" in call[0].message, call
+        assert lean[0].verdict == Verdict.AC, lean

@@ -49,6 +49,9 @@ PARITY_PROGRAMS = {
         "",
     ),
     "unicode": ("s = input()\nprint(s[::-1], len(s))\n", "héllo→ü\n"),
+    "stdout_closed_by_the_program": ("import sys\nprint(42)\nsys.stdout.close()\n", ""),
+    "own_wrapper_unflushed": (
+        "import io, sys\nout = io.TextIOWrapper(sys.stdout.buffer, write_through=False)\nout.write('via wrapper\\n')\n", ""),
 }
 
 
@@ -101,9 +104,22 @@ def test_random_is_reseeded_per_test_where_it_is_preimported(judge):
     assert len({r.stdout for r in res}) == 5, [r.stdout for r in res]
 
 
+def test_a_programs_own_forks_get_their_own_random_state(judge, tmp_path):
+    """As under python3 (random's at-fork hook), in both sandbox profiles."""
+    code = ("import os, random\nr, w = os.pipe()\npid = os.fork()\nif pid == 0:\n"
+            "    os.write(w, repr(random.random()).encode())\n    os._exit(0)\nos.waitpid(pid, 0)\n"
+            "print('same' if os.read(r, 100).decode() == repr(random.random()) else 'different')\n")
+    ref = _python3(code, "", tmp_path)
+    assert ref.stdout.decode() == "different\n"
+    for prelude in (False, True):
+        (res,) = judge.run(Program(code), [JudgeTest("", "different")], prelude=prelude)
+        assert res.verdict == Verdict.AC, (prelude, res)
+
+
 def test_site_packages_are_importable_as_under_python3(judge, tmp_path):
     """The supervisor starts without `site` (-S); programs still see what it would add."""
-    code = "import sys\nprint(sorted(p for p in sys.path if p.endswith('site-packages')))\nprint(callable(exit), callable(quit))\n"
+    code = ("import sys\nprint(sorted(p for p in sys.path if p.endswith('site-packages')))\n"
+            "print(callable(exit), callable(quit))\nprint(sys.prefix, sys.exec_prefix)\n")
     ref = _python3(code, "", tmp_path)
     (res,) = judge.run(Program(code), [JudgeTest("", ref.stdout.decode())])
     assert res.verdict == Verdict.AC, (res.stdout, ref.stdout)

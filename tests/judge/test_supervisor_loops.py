@@ -190,3 +190,55 @@ def test_different_limits_do_not_share_a_running_sandbox(loop_judge):
     tight, roomy = judge.run_many(jobs)
     assert all(r.verdict in (Verdict.MLE, Verdict.RE) for r in tight), tight
     assert all(r.verdict == Verdict.AC for r in roomy), roomy
+
+
+@pytest.mark.parametrize("loop", ["native", "python"])
+def test_a_half_sent_frame_never_leaves_the_running_test_unwatched(loop, tmp_path, monkeypatch):
+    """The host's non-blocking sends can leave the next test's frame half-sent for a while (its
+    dispatcher busy elsewhere): the supervisor must go on watching the running test, which ends in
+    time and is not a TLE, and take the frame once it is whole."""
+    import select
+    import time
+
+    from xcoder.judge import native, warm
+    from xcoder.judge.pool import python_program
+
+    monkeypatch.setenv(native.ENV_SWITCH, "1")  # whichever loop the module fixture selected last
+    so = native.shared_object(tmp_path) if loop == "native" else None
+    if loop == "native" and so is None:
+        pytest.skip("the native loop cannot be built here")
+    worker = warm.WarmWorker(0, _isolation(), tmp_path, "lean", so)
+    try:
+        code = "import time\ntime.sleep(0.3)\nprint('done')\n"
+        key, program = python_program(kind="stdio", code=code, code_obj=compile(code, "prog.py", "exec"),
+                                      fn_name=None, prelude=False)
+        limits = Limits(time_s=1)
+        worker.apply_limits(limits)
+        slot = worker.slot_for(key, program)
+        worker.send_test(None, 0, slot, b"", b"", limits)
+        while not worker.flush():
+            pass
+        time.sleep(0.05)  # the first test runs (0.3 s of a 1 s limit)
+        worker.send_test(None, 1, slot, b"", b"y\n" * 20000, limits)
+        frame, _fds = worker.outbox.popleft()
+        worker.sock.setblocking(True)
+        worker.sock.sendall(frame[:200])
+        time.sleep(1.5)  # past the first test's limit, with the second frame still incomplete
+        worker.sock.sendall(frame[200:])
+        worker.sock.setblocking(False)
+        done = []
+        deadline = time.monotonic() + 10
+        while len(done) < 2 and time.monotonic() < deadline:
+            select.select([worker.sock], [], [], 1)
+            done += worker.receive()[0]
+        assert [(sent.index, raw.timed_out, raw.exit_code, raw.stdout) for sent, raw, _ in done] == [
+            (0, False, 0, b"done\n"), (1, False, 0, b"done\n")]
+        assert done[0][1].wall_s < 0.9
+    finally:
+        worker.stop()
+
+
+def _isolation() -> str:
+    from xcoder.judge import isolation
+
+    return isolation.resolve_isolation("auto")

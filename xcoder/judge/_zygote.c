@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -109,7 +110,8 @@ typedef struct {
 } fast_slot;
 static fast_slot fast[MAX_SLOTS];
 static PyObject *main_argv, *main_path0; /* the children's sys.argv and sys.path[0], built once */
-static PyObject *reseed_inst, *reseed_method; /* random._inst and _random.Random.seed (zygote.import_warm_modules) */
+/* random._inst, _random.Random.seed and the at-fork hook to register (zygote.import_warm_modules) */
+static PyObject *reseed_inst, *reseed_method, *reseed_hook;
 static int opened_for_write;              /* set by the child's audit hook */
 
 static int ctl_fd = -1;
@@ -374,8 +376,25 @@ broken: /* the host broke the protocol (or went away mid-frame): nothing after t
     return -1;
 }
 
-/* Handle every frame that is ready (at most until the queue is full). -1: stop serving. */
+/* 1 when a whole frame waits in the control socket (0 when only part of one has arrived yet,
+ * -1 when the host closed it): a test is running, and a blocking read of a half-sent frame would
+ * leave it unwatched. The length is peeked without taking the frame's fds. */
+static int frame_complete(void) {
+    char len_bytes[4];
+    ssize_t got = recv(ctl_fd, len_bytes, 4, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0) return -1;
+    if (got < 4) return 0;
+    int queued = 0;
+    if (ioctl(ctl_fd, FIONREAD, &queued) < 0) return 0;
+    return (uint64_t)queued >= 4 + (uint64_t)get_u32(len_bytes) ? 1 : 0;
+}
+
+static int ctl_stalled; /* part of a frame is here, the rest is not: look again shortly */
+
+/* Handle every frame that is ready (at most until the queue is full). -1: stop serving. Not
+ * blocking, only whole frames are read (see frame_complete); blocking: wait for one frame. */
 static int read_ready_frames(int block) {
+    ctl_stalled = 0;
     for (;;) {
         if (q_len >= QUEUE_MAX) return 0;
         struct pollfd p = {ctl_fd, POLLIN, 0};
@@ -385,6 +404,14 @@ static int read_ready_frames(int block) {
             return -1;
         }
         if (ready == 0) return 0;
+        if (!block) {
+            int whole = frame_complete();
+            if (whole < 0) return -1;
+            if (!whole) {
+                ctl_stalled = 1;
+                return 0;
+            }
+        }
         int got = read_frame();
         if (got <= 0) return -1;
         block = 0;
@@ -641,13 +668,29 @@ static int needs_python_shutdown(void) {
     return n != 0;
 }
 
-/* Flush sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__ as _finalize_fast does; 0 if any
- * flush failed (Python then reports it as CPython would, exit status 120). */
+/* CPython's file_is_closed: a stream whose `closed` cannot be read counts as open. */
+static int stream_is_closed(PyObject *stream) {
+    PyObject *closed = PyObject_GetAttrString(stream, "closed");
+    if (!closed) {
+        PyErr_Clear();
+        return 0;
+    }
+    int r = PyObject_IsTrue(closed);
+    Py_DECREF(closed);
+    if (r < 0) PyErr_Clear();
+    return r > 0;
+}
+
+/* Flush sys.stdout, sys.stderr, then the original std objects (not closed ones), as
+ * _finalize_fast does; 0 if any flush failed (Python then reports it as CPython would). */
 static int flush_std_streams(void) {
-    static const char *names[] = {"stdout", "__stdout__", "stderr", "__stderr__"};
+    static const char *names[] = {"stdout", "stderr", "__stdout__", "__stderr__"};
+    PyObject *seen[4];
     for (int i = 0; i < 4; i++) {
         PyObject *stream = PySys_GetObject(names[i]); /* borrowed */
-        if (!stream || stream == Py_None) continue;
+        seen[i] = stream;
+        if (!stream || stream == Py_None || (i >= 2 && (stream == seen[0] || stream == seen[1]))) continue;
+        if (stream_is_closed(stream)) continue;
         PyObject *done = PyObject_CallMethod(stream, "flush", NULL);
         if (!done) {
             PyErr_Clear();
@@ -656,6 +699,29 @@ static int flush_std_streams(void) {
         Py_DECREF(done);
     }
     return 1;
+}
+
+static PyObject *iobase_type, *stringio_type, *bytesio_type; /* from _io (zygote_set_main) */
+
+/* child.holds_own_streams in C: an io object of the program's own among its globals (not a std
+ * stream, not a StringIO/BytesIO) writes its buffer only in its finalizer. Type checks only. */
+static int holds_own_streams(PyObject *globals) {
+    if (!iobase_type) return 0;
+    static const char *names[] = {"stdin", "stdout", "stderr", "__stdin__", "__stdout__", "__stderr__"};
+    PyObject *std[6];
+    for (int i = 0; i < 6; i++) std[i] = PySys_GetObject(names[i]);
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(globals, &pos, &key, &value)) {
+        if (!PyObject_TypeCheck(value, (PyTypeObject *)iobase_type)) continue;
+        if (PyObject_TypeCheck(value, (PyTypeObject *)stringio_type) ||
+            PyObject_TypeCheck(value, (PyTypeObject *)bytesio_type))
+            continue;
+        int is_std = 0;
+        for (int i = 0; i < 6; i++) is_std |= value == std[i];
+        if (!is_std) return 1;
+    }
+    return 0;
 }
 
 /* Run the slot's program as `python3 prog.py` would, in this (forked, set-up) child: fresh
@@ -687,11 +753,13 @@ static PyObject *run_fast(const fast_slot *f, PyObject *arguments) {
         if (tb && exc) PyException_SetTraceback(exc, tb);
         Py_XDECREF(type);
         Py_XDECREF(tb);
-        return Py_BuildValue("(sNi)", "ran", exc ? exc : Py_NewRef(Py_None), opened_for_write);
+        return Py_BuildValue("(sNi)", "ran", exc ? exc : Py_NewRef(Py_None),
+                             opened_for_write || holds_own_streams(f->globals));
     }
     Py_DECREF(value);
-    if (!opened_for_write && !needs_python_shutdown() && flush_std_streams()) _exit(0);
-    return Py_BuildValue("(sOi)", "ran", Py_None, opened_for_write);
+    int real_finalization = opened_for_write || holds_own_streams(f->globals);
+    if (!real_finalization && !needs_python_shutdown() && flush_std_streams()) _exit(0);
+    return Py_BuildValue("(sOi)", "ran", Py_None, real_finalization);
 }
 
 /* ---- one test ---------------------------------------------------------------------------------- */
@@ -817,6 +885,9 @@ static int run_test(test_entry *e, PyObject **child_result) {
             PyObject *done = PyObject_CallFunctionObjArgs(reseed_method, reseed_inst, Py_None, NULL);
             if (!done) child_fail(fds[3], "reseeding random");
             Py_DECREF(done);
+            done = PyObject_CallNoArgs(reseed_hook); /* the program's own forks reseed too */
+            if (!done) child_fail(fds[3], "registering random's at-fork hook");
+            Py_DECREF(done);
         }
         child_setup(e, fds);
         const fast_slot *f = &fast[e->slot];
@@ -851,7 +922,7 @@ static int run_test(test_entry *e, PyObject **child_result) {
     if (e->flags & TEST_PAYLOAD_FD) close(fds[4]);
     if (pid < 0) {
         for (int i = 0; i < 3; i++) close(pipes[i][0]);
-        close_entry_fds(e);
+        if (e->flags & TEST_STDIN_FD) close(fds[0]); /* the payload fd, if any, is closed above */
         report_error(e->id, -fork_errno);
         return 0;
     }
@@ -878,6 +949,8 @@ static int run_test(test_entry *e, PyObject **child_result) {
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline) {
+            struct pollfd exited = {pidfd, POLLIN, 0};
+            if (poll(&exited, 1, 0) == 1) break; /* it ended in time, we were late to look */
             r.flags |= REPORT_TIMED_OUT;
             kill_it = 1;
             break;
@@ -888,12 +961,14 @@ static int run_test(test_entry *e, PyObject **child_result) {
         struct pollfd watch[5];
         int n = 0;
         watch[n++] = (struct pollfd){pidfd, POLLIN, 0};
-        watch[n++] = (struct pollfd){ctl_fd, q_len < QUEUE_MAX ? POLLIN : 0, 0};
+        watch[n++] = (struct pollfd){ctl_fd, (q_len < QUEUE_MAX && !ctl_stalled) ? POLLIN : 0, 0};
         int first_pipe = n;
         if (!quiet)
             for (int i = 0; i < 3; i++)
                 if (outs[i].fd >= 0) watch[n++] = (struct pollfd){outs[i].fd, POLLIN, 0};
         uint64_t until = quiet ? start + QUIET_NS : deadline;
+        if (ctl_stalled && until > now + 1000000ull) until = now + 1000000ull; /* the frame's rest */
+        ctl_stalled = 0;
         uint64_t wait_ms = (until - now + 999999ull) / 1000000ull;
         int ready = poll(watch, (nfds_t)n, wait_ms > 60000 ? 60000 : (int)wait_ms);
         if (ready < 0) {
@@ -945,10 +1020,12 @@ static int run_test(test_entry *e, PyObject **child_result) {
         }
     }
     if (e->flags & TEST_STDIN_FD) close(fds[0]);
+    /* read after every test (an OOM kill of a passing test's helper must not be charged to a
+     * later test); it counts for this test only if the test failed */
     int failed = (WIFEXITED(status) && WEXITSTATUS(status) != 0) || WIFSIGNALED(status);
-    if (failed && oom_fd >= 0) {
+    if (oom_fd >= 0) {
         long long kills = read_oom_kills();
-        if (kills >= 0 && last_oom >= 0 && kills > last_oom) r.flags |= REPORT_OOM;
+        if (failed && kills >= 0 && last_oom >= 0 && kills > last_oom) r.flags |= REPORT_OOM;
         if (kills >= 0) last_oom = kills;
     }
     uint64_t end = now_ns();
@@ -1090,23 +1167,37 @@ static PyObject *zygote_set_main(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!U", &PyList_Type, &argv, &path0)) return NULL;
     Py_XSETREF(main_argv, Py_NewRef(argv));
     Py_XSETREF(main_path0, Py_NewRef(path0));
+    PyObject *io_mod = PyImport_ImportModule("_io");
+    if (!io_mod) return NULL;
+    Py_XSETREF(iobase_type, PyObject_GetAttrString(io_mod, "_IOBase"));
+    Py_XSETREF(stringio_type, PyObject_GetAttrString(io_mod, "StringIO"));
+    Py_XSETREF(bytesio_type, PyObject_GetAttrString(io_mod, "BytesIO"));
+    Py_DECREF(io_mod);
+    if (!iobase_type || !stringio_type || !bytesio_type || !PyType_Check(iobase_type) || !PyType_Check(stringio_type) ||
+        !PyType_Check(bytesio_type)) {
+        Py_CLEAR(iobase_type);
+        PyErr_SetString(PyExc_RuntimeError, "_io types not found");
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *zygote_set_reseed(PyObject *self, PyObject *args) {
-    PyObject *inst, *method;
-    if (!PyArg_ParseTuple(args, "OO", &inst, &method)) return NULL;
-    if (!PyCallable_Check(method)) {
-        PyErr_SetString(PyExc_TypeError, "seed method must be callable");
+    PyObject *inst, *method, *hook;
+    if (!PyArg_ParseTuple(args, "OOO", &inst, &method, &hook)) return NULL;
+    if (!PyCallable_Check(method) || !PyCallable_Check(hook)) {
+        PyErr_SetString(PyExc_TypeError, "seed method and hook must be callable");
         return NULL;
     }
     Py_XSETREF(reseed_inst, Py_NewRef(inst));
     Py_XSETREF(reseed_method, Py_NewRef(method));
+    Py_XSETREF(reseed_hook, Py_NewRef(hook));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"set_reseed", zygote_set_reseed, METH_VARARGS, "set_reseed(instance, seed): called as seed(instance, None) in each child"},
+    {"set_reseed", zygote_set_reseed, METH_VARARGS,
+     "set_reseed(instance, seed, hook): seed(instance, None) then hook() in each child"},
     {"register_exec", zygote_register_exec, METH_VARARGS,
      "register_exec(slot, code, test_code_or_None, main_module[, fn_name, call_function]): the child runs it"},
     {"register_binary", zygote_register_binary, METH_VARARGS, "register_binary(slot, path): the child execs it"},

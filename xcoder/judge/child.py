@@ -158,9 +158,26 @@ def _system_exit_status(exc: SystemExit) -> int:
     return 1
 
 
+def _file_is_closed(stream) -> bool:
+    """CPython's file_is_closed: a stream whose `closed` cannot be read counts as open."""
+    try:
+        return bool(stream.closed)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _unraisable(stream, exc: BaseException) -> None:
+    try:
+        sys.stderr.write(f"Exception ignored in: {stream!r}\n{type(exc).__name__}: {exc}\n")
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _finalize_fast(status: int) -> int:
     """What Py_FinalizeEx does that a program can observe: join non-daemon threads, run
-    atexit callbacks, flush sys.stdout/sys.stderr (a failed stdout flush gives status 120)."""
+    atexit callbacks, flush sys.stdout and sys.stderr unless closed (a failed flush gives status
+    120; stdout's failure is reported on stderr), then the original std objects, as their
+    finalizers would (errors reported, status unchanged)."""
     threading = sys.modules.get("threading")  # not imported => no threads to wait for
     if threading is not None:
         try:
@@ -168,23 +185,39 @@ def _finalize_fast(status: int) -> int:
         except BaseException:  # noqa: BLE001
             pass
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.__stdout__):
+    out, err = sys.stdout, sys.stderr
+    if out is not None and not _file_is_closed(out):
         try:
-            if stream is not None:
-                stream.flush()
-        except Exception as exc:  # noqa: BLE001 - mirror "Exception ignored ..." + exit 120
-            try:
-                sys.stderr.write(f"Exception ignored in: {stream!r}\n{type(exc).__name__}: {exc}\n")
-            except Exception:  # noqa: BLE001
-                pass
+            out.flush()
+        except Exception as exc:  # noqa: BLE001 - CPython: PyErr_WriteUnraisable + exit 120
+            _unraisable(out, exc)
             status = 120
-    for stream in (sys.stderr, sys.__stderr__):
+    if err is not None and not _file_is_closed(err):
         try:
-            if stream is not None:
-                stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
+            err.flush()
+        except Exception:  # noqa: BLE001 - CPython: cleared, exit 120
+            status = 120
+    for original in (sys.__stdout__, sys.__stderr__):
+        if original is not None and original is not out and original is not err and not _file_is_closed(original):
+            try:
+                original.flush()
+            except Exception as exc:  # noqa: BLE001 - a finalizer's error: reported, status kept
+                _unraisable(original, exc)
     return status
+
+
+def holds_own_streams(scope: dict) -> bool:
+    """Whether the program's globals hold an io object of its own (not the std streams, not a
+    StringIO/BytesIO): its buffered output would be written by its finalizer at interpreter
+    shutdown, so the run needs the real finalization, not `_finalize_fast`."""
+    import _io
+
+    std = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
+    for value in scope.values():
+        if (isinstance(value, _io._IOBase) and not isinstance(value, (_io.StringIO, _io.BytesIO))
+                and all(value is not s for s in std)):
+            return True
+    return False
 
 
 _OPENED_FOR_WRITE: list = []  # set by the audit hook below (one per process: this is a fresh one)
@@ -205,22 +238,22 @@ def run_as_main(job: dict, result_fd: int) -> None:
     try:
         run_job(job, result_fd)
     except BaseException as exc:  # noqa: BLE001 - the program's uncaught exception (or SystemExit)
-        conclude(exc, bool(_OPENED_FOR_WRITE))
+        conclude(exc, bool(_OPENED_FOR_WRITE) or holds_own_streams(sys.modules["__main__"].__dict__))
         return
-    conclude(None, bool(_OPENED_FOR_WRITE))
+    conclude(None, bool(_OPENED_FOR_WRITE) or holds_own_streams(sys.modules["__main__"].__dict__))
 
 
-def conclude(exc: BaseException | None, opened_for_write: bool) -> None:
+def conclude(exc: BaseException | None, real_finalization: bool) -> None:
     """End a program that ran in this process (here or in the supervisor's C fast path) with the
     exit status and output CPython gives `python3 prog.py`.
 
     Fast path: emulate interpreter shutdown and `os._exit` (a full Py_Finalize of a warm
-    interpreter costs ~6 ms per test). If the program opened anything for writing (its own
-    file objects may hold unflushed buffers that only finalization would flush), re-raise or
+    interpreter costs ~6 ms per test). If the program opened anything for writing or holds io
+    objects of its own (their unflushed buffers are written only by finalization), re-raise or
     return and let CPython finalize for real."""
     if exc is None:
         status = 0
-    elif opened_for_write:
+    elif real_finalization:
         raise exc
     elif isinstance(exc, SystemExit):
         status = _system_exit_status(exc)
@@ -229,6 +262,6 @@ def conclude(exc: BaseException | None, opened_for_write: bool) -> None:
         exc.__traceback__ = trimmed
         sys.excepthook(type(exc), exc, trimmed)
         status = 1
-    if opened_for_write:
+    if real_finalization:
         return
     os._exit(_finalize_fast(status))

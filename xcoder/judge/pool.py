@@ -21,8 +21,9 @@ and hands its unstarted tests back (RETRACT), to run on the other cores.
 
 Failures: a worker that dies fails its running test as SE and hands its queued (never started)
 tests back to be run elsewhere; one that gives no report within the wall limit + HOST_GRACE_S is
-killed the same way; one that cannot be restarted is retried every second, and after
-NO_WORKER_TIMEOUT_S without any live worker the waiting tests fail as SE.
+killed the same way. Sandboxes start (and restart) on background threads, so one slow or failing
+start never stalls the other cores' hand-overs; one that cannot start is retried every second,
+and when a profile has had no live sandbox for NO_WORKER_TIMEOUT_S its waiting tests fail as SE.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import logging
 import marshal
 import math
 import os
+import queue
 import select
 import threading
 import time
@@ -40,7 +42,7 @@ from typing import Callable, Sequence
 
 from xcoder.judge.types import Limits
 from xcoder.judge.verdicts import RawRun
-from xcoder.judge.warm import ProtocolError, Sent, WarmWorker, WorkerDied, limits_key
+from xcoder.judge.warm import START_TIMEOUT_S, ProtocolError, Sent, WarmWorker, limits_key
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,9 @@ class WarmPool:
         self.native_so = native.shared_object(cpp_dir)
         self.cores: list[dict[str, WarmWorker]] = []
         self._broken: dict[tuple[int, str], tuple[float, str]] = {}  # (core, profile) -> (retry at, why)
-        self._no_worker_since: float | None = None
+        self._starting: dict[tuple[int, str], bool] = {}  # sandboxes the starter thread is (re)starting
+        self._started: list[tuple[tuple[int, str], WarmWorker | None, BaseException | None]] = []
+        self._down_since: dict[str, float] = {}  # profile -> since when no sandbox of it is live
         self._inbox: list[PoolJob] = []
         self._lock = threading.Lock()
         self._closing = False
@@ -130,16 +134,56 @@ class WarmPool:
         self._poller = select.poll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poller.register(self._wake_r, select.POLLIN)
+        # Every sandbox is started by this one thread, alive as long as the pool: bubblewrap's
+        # --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it ends.
+        self._start_requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._starter = threading.Thread(target=self._starter_loop, name="judge-start", daemon=True)
+        self._starter.start()
         try:
             for index in range(workers):
-                worker = WarmWorker(index, isolation_mode, cpp_dir, "lean", self.native_so)
+                worker = self._start_and_wait(index, "lean")
                 self.cores.append({"lean": worker})
                 self._watch(worker)
         except Exception:
             self._stop_workers()
+            self._start_requests.put(None)
             raise
         self._thread = threading.Thread(target=self._run, name="judge-dispatch", daemon=True)
         self._thread.start()
+
+    # -- starting sandboxes (the starter thread) -------------------------------------------------
+    def _starter_loop(self) -> None:
+        while True:
+            request = self._start_requests.get()
+            if request is None:
+                return
+            key, worker, reply = request
+            result: WarmWorker | None = worker
+            error: BaseException | None = None
+            try:
+                if worker is None:
+                    result = WarmWorker(key[0], self.isolation_mode, self.cpp_dir, key[1], self.native_so)
+                else:
+                    worker.start()
+            except Exception as exc:  # noqa: BLE001 - any start failure: retried, reported, never fatal
+                error = exc
+            reply(result, error)
+
+    def _start_and_wait(self, index: int, profile: str) -> WarmWorker:
+        done = threading.Event()
+        outcome: list = []
+
+        def reply(worker: WarmWorker | None, error: BaseException | None) -> None:
+            outcome.extend((worker, error))
+            done.set()
+
+        self._start_requests.put(((index, profile), None, reply))
+        done.wait()
+        worker, error = outcome
+        if error is not None:
+            raise error
+        assert worker is not None
+        return worker
 
     @property
     def workers(self) -> int:
@@ -231,7 +275,10 @@ class WarmPool:
                         self._receive(worker)
                 with self._lock:
                     incoming, self._inbox = self._inbox, []
+                    started, self._started = self._started, []
                     closing = self._closing
+                for key, worker, error in started:
+                    self._adopt(key, worker, error)
                 for job in incoming:
                     self._live.add(job)
                     self._make_ready(job)
@@ -249,6 +296,13 @@ class WarmPool:
                 leftover, self._inbox = self._inbox, []
             self._live.update(leftover)
             self._fail_everything("the judge was closed")
+            self._start_requests.put(None)  # the starter finishes what it holds (those stop themselves), then ends
+            self._starter.join(timeout=START_TIMEOUT_S + 5)
+            with self._lock:
+                started, self._started = self._started, []
+            for _key, worker, _error in started:
+                if worker is not None:
+                    worker.stop()
             self._stop_workers()
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -283,8 +337,7 @@ class WarmPool:
             deadlines += [w.head_since + w.slow_after_s() for w in self._by_fd.values()
                           if len(w.outstanding) > 1 and not w.retracting]
         deadlines += [at for at, _ in self._broken.values()]
-        if self._broken and self._no_worker_since is not None:
-            deadlines.append(self._no_worker_since + NO_WORKER_TIMEOUT_S)
+        deadlines += [since + NO_WORKER_TIMEOUT_S for since in self._down_since.values()]
         if not deadlines:
             return -1
         return max(0, int((min(deadlines) - now) * 1000) + 1)
@@ -314,15 +367,15 @@ class WarmPool:
             self._ready.append(job)
 
     # -- results ---------------------------------------------------------------------------------
-    def _receive(self, worker: WarmWorker) -> None:
+    def _receive(self, worker: WarmWorker) -> bool:
+        """Read and deliver what a worker sent; False when it failed (and is being replaced)."""
+        failure = None
         try:
             done, closed = worker.receive()
         except ProtocolError as exc:
-            self._worker_failed(worker, str(exc))
-            return
+            done, closed, failure = exc.done, False, str(exc)
         except OSError as exc:
-            self._worker_failed(worker, f"control socket error: {exc}")
-            return
+            done, closed, failure = [], False, f"control socket error: {exc}"
         for sent, raw, clean in done:
             if raw is None:  # handed back unstarted (a long test held this worker): runs elsewhere
                 self._requeue(sent)
@@ -330,8 +383,13 @@ class WarmPool:
             if not clean:
                 log.warning("judge worker %d: processes survived the kill sweep; it is restarted", worker.index)
             self._deliver(sent, raw)
+        if failure is not None:
+            self._worker_failed(worker, failure)
+            return False
         if closed:
             self._worker_failed(worker, "it closed its control socket")
+            return False
+        return True
 
     def _deliver(self, sent: Sent, raw: RawRun) -> None:
         job = sent.job
@@ -396,25 +454,49 @@ class WarmPool:
             self._deliver(held.pop(0), RawRun(error=message))
         for sent in reversed(held):
             self._requeue(sent)
-        self._restart(worker)
+        self._launch(worker.index, worker.profile, worker)
 
-    def _restart(self, worker: WarmWorker) -> None:
-        key = (worker.index, worker.profile)
-        try:
-            worker.start()
-        except (WorkerDied, OSError) as exc:
-            log.error("judge worker %d (%s) cannot restart: %s", worker.index, worker.profile, exc)
-            self._broken[key] = (time.monotonic() + RESTART_RETRY_S, str(exc))
+    def _launch(self, index: int, profile: str, worker: WarmWorker | None = None) -> None:
+        """(Re)start a sandbox on the starter thread: the dispatcher keeps serving the other cores
+        (a start takes ~0.1–0.3 s, up to START_TIMEOUT_S when something is wrong) and adopts the
+        worker when it is up (`_adopt`)."""
+        key = (index, profile)
+        if key in self._starting:
             return
         self._broken.pop(key, None)
+
+        def reply(result: WarmWorker | None, error: BaseException | None) -> None:
+            with self._lock:
+                closing = self._closing
+                if not closing:
+                    self._started.append((key, result, error))
+            if closing and error is None and result is not None:
+                result.stop()  # the pool closed meanwhile: nobody will adopt it
+            self._wake()
+
+        self._starting[key] = True
+        self._start_requests.put((key, worker, reply))
+
+    def _adopt(self, key: tuple[int, str], worker: WarmWorker | None, error: BaseException | None) -> None:
+        self._starting.pop(key, None)
+        index, profile = key
+        if error is not None or worker is None:
+            log.error("judge worker %d (%s) cannot start: %s", index, profile, error)
+            self._broken[key] = (time.monotonic() + RESTART_RETRY_S, f"{type(error).__name__}: {error}")
+            return
+        self.cores[index][profile] = worker
         self._watch(worker)
+
+    def _is_live(self, worker: WarmWorker | None) -> bool:
+        return worker is not None and worker.sock is not None and self._by_fd.get(worker.fileno()) is worker
 
     def _check_workers(self) -> None:
         now = time.monotonic()
+        live_cores = sum(1 for core in self.cores if any(self._is_live(w) for w in core.values()))
         for worker in list(self._by_fd.values()):
             if worker.outstanding and now > worker.head_since + worker.outstanding[0].wall_s + HOST_GRACE_S:
                 self._worker_failed(worker, f"no result within the wall limit + {HOST_GRACE_S:g} s")
-            elif (len(worker.outstanding) > 1 and not worker.retracting and len(self._by_fd) > 1
+            elif (len(worker.outstanding) > 1 and not worker.retracting and live_cores > 1
                   and worker.head_is_slow(now)):
                 # work stealing: a long test (a time-limit run, say) holds this core; what waits
                 # behind it comes back and goes to the cores that are free
@@ -426,19 +508,29 @@ class WarmPool:
                          worker.programs_loaded)
                 self._unwatch(worker)
                 worker.stop()
-                self._restart(worker)
+                self._launch(worker.index, worker.profile, worker)
         for (index, profile), (retry_at, _) in list(self._broken.items()):
             if now >= retry_at:
-                self._restart(self.cores[index][profile])
-        if not self._by_fd and self._broken:
-            if self._no_worker_since is None:
-                self._no_worker_since = now
-            elif now - self._no_worker_since > NO_WORKER_TIMEOUT_S:
-                why = "; ".join(sorted({w for _, w in self._broken.values()}))
-                self._fail_everything(f"no judge worker could be started for {NO_WORKER_TIMEOUT_S:g} s: {why}")
-                self._no_worker_since = now
-        else:
-            self._no_worker_since = None
+                self._launch(index, profile, self.cores[index].get(profile))
+        # a profile with no live sandbox anywhere: its waiting tests fail as SE after a while
+        waiting = {job.profile for job in self._ready}
+        for profile in set(self._down_since) | waiting:
+            if profile not in waiting or any(self._is_live(core.get(profile)) for core in self.cores):
+                self._down_since.pop(profile, None)
+                continue
+            since = self._down_since.setdefault(profile, now)
+            if now - since > NO_WORKER_TIMEOUT_S:
+                why = "; ".join(sorted({w for (_, p), (_, w) in self._broken.items() if p == profile})) or "still starting"
+                self._fail_waiting(profile, f"no judge worker ({profile}) could be started for "
+                                            f"{NO_WORKER_TIMEOUT_S:g} s: {why}")
+                self._down_since[profile] = now
+
+    def _fail_waiting(self, profile: str, why: str) -> None:
+        for job in [j for j in self._ready if j.profile == profile]:
+            while job.pending and not job.finished and not job.stopped:
+                index = job.pending.popleft()
+                job.inflight += 1
+                self._deliver(Sent(0, job, index, -1, 0.0), RawRun(error=why))
 
     # -- scheduling ------------------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -456,33 +548,22 @@ class WarmPool:
     def _pick(self, job: PoolJob) -> WarmWorker | None:
         best = None
         for index, core in enumerate(self.cores):
+            worker = core.get(job.profile)
+            if not self._is_live(worker):
+                key = (index, job.profile)
+                if key not in self._starting and key not in self._broken:
+                    self._launch(index, job.profile, worker)  # first use of this profile on this core
+                continue
+            assert worker is not None
             if any(w.outstanding for profile, w in core.items() if profile != job.profile):
                 continue
-            worker = core.get(job.profile)
-            if worker is None:
-                if (index, job.profile) in self._broken:
-                    continue
-                worker = self._start_profile(index, job.profile)
-                if worker is None:
-                    continue
-            if worker.sock is None or (worker.outstanding and worker.cgroup_key != job.limits_key):
+            if worker.outstanding and worker.cgroup_key != job.limits_key:
                 continue
             if worker.capacity() <= 0:
                 continue
             if best is None or len(worker.outstanding) < len(best.outstanding):
                 best = worker
         return best
-
-    def _start_profile(self, index: int, profile: str) -> WarmWorker | None:
-        try:
-            worker = WarmWorker(index, self.isolation_mode, self.cpp_dir, profile, self.native_so)
-        except (WorkerDied, OSError) as exc:
-            log.error("judge worker %d (%s) cannot start: %s", index, profile, exc)
-            self._broken[(index, profile)] = (time.monotonic() + RESTART_RETRY_S, str(exc))
-            return None
-        self.cores[index][profile] = worker
-        self._watch(worker)
-        return worker
 
     def _dispatch(self, worker: WarmWorker, job: PoolJob) -> None:
         if not worker.outstanding:
@@ -508,7 +589,10 @@ class WarmPool:
         try:
             worker.flush()
         except OSError as exc:
-            self._worker_failed(worker, f"cannot hand tests over: {exc}")
+            # the supervisor is gone; what it reported before going is read and delivered first
+            # (a test it finished must not become SE, an unclean sweep must not be run again)
+            if self._receive(worker):
+                self._worker_failed(worker, f"cannot hand tests over: {exc}")
 
     def _stop_workers(self) -> None:
         for worker in self._workers():

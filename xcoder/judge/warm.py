@@ -137,7 +137,7 @@ class WorkerDied(RuntimeError):
 
 
 class ProtocolError(RuntimeError):
-    pass
+    done: list = []  # tests completed before the garbage (set by WarmWorker._parse)
 
 
 class Sent:
@@ -201,65 +201,15 @@ class WarmWorker:
         self.cgroup = WorkerCgroup(
             name, use_memory=support.cgroup_memory is not None, use_pids=support.cgroup_pids is not None
         )
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        _grow_send_buffer(child_sock)  # streamed output then rarely waits for the host to read
-        _grow_send_buffer(parent_sock)
-        ctl = child_sock.fileno()  # inherited under the same number (pass_fds)
-        code_fd = _supervisor_code_fd()
-        pass_fds = [ctl, code_fd]
-        oom_fd = self.cgroup.open_oom_control()  # the supervisor attributes OOM kills itself
-        if oom_fd is not None:
-            pass_fds.append(oom_fd)
-        seccomp_fd = None
-        native_arg = "-"
-        if self.native_so is not None:
-            native_arg = f"/cpp/{self.native_so.name}" if self.isolation_mode == "bwrap" else str(self.native_so)
-        tail = [self.profile, native_arg, str(-1 if oom_fd is None else oom_fd), os.pathsep.join(_site_dirs())]
-        if self.isolation_mode == "bwrap":
-            if support.seccomp:
-                seccomp_fd = isolation.open_seccomp_fd()
-                pass_fds.append(seccomp_fd)
-            inner = [sys.executable, *PYTHON_FLAGS, "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "ns", "/tmp", *tail]
-            cmd = isolation.bwrap_command(
-                inner,
-                ro_binds=((str(self.cpp_dir), "/cpp"),),
-                caps=isolation.SUPERVISOR_CAPS,
-                env=isolation.supervisor_env(),
-                chdir="/tmp",
-                seccomp_fd=seccomp_fd,
-            )
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        else:
-            self._scratch_base = tempfile.TemporaryDirectory(prefix="xcoder-judge-")
-            os.chmod(self._scratch_base.name, 0o1777)
-            inner = [sys.executable, *PYTHON_FLAGS, "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "none",
-                     self._scratch_base.name, *tail]
-            cmd, env = inner, isolation.supervisor_env()
-        procs_files = self.cgroup.procs_files()
-
-        def preexec() -> None:
-            for path in procs_files:
-                with open(path, "w") as fh:
-                    fh.write(str(os.getpid()))
-
         try:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                # a pipe, not a file: the supervisor's own sys.stdout/stderr objects are inherited
-                # by every child and must look like a pipe (not seekable), as under `python3 prog.py | ...`
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=env,
-                pass_fds=tuple(pass_fds),
-                preexec_fn=preexec,
-                start_new_session=True,
-            )
-        finally:
-            for fd in (code_fd, seccomp_fd, oom_fd):
-                if fd is not None:
-                    os.close(fd)
-        child_sock.close()
+            parent_sock = self._spawn(support)
+        except BaseException:
+            self.cgroup.destroy()
+            self.cgroup = None
+            if self._scratch_base is not None:
+                self._scratch_base.cleanup()
+                self._scratch_base = None
+            raise
         self._log.clear()
         self._log_thread = threading.Thread(
             target=self._drain_log, args=(self.proc.stdout,), name=f"judge-log-{self.index}", daemon=True
@@ -283,10 +233,88 @@ class WarmWorker:
         self.outbox.clear()
         self.inbuf = bytearray()
         self.retiring = False
+        self.retracting = False
         self.cgroup_key = None
         self.baseline_bytes = self.cgroup.usage_bytes()
         self.tests_run = 0
         self.programs_loaded = 0
+
+    def _spawn(self, support: isolation.HostSupport) -> socket.socket:
+        """Start the sandboxed supervisor (self.proc); the host's end of its control socket."""
+        assert self.cgroup is not None
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._popen(support, parent_sock, child_sock)
+        except BaseException:
+            parent_sock.close()
+            raise
+        finally:
+            child_sock.close()
+        return parent_sock
+
+    def _popen(self, support: isolation.HostSupport, parent_sock: socket.socket, child_sock: socket.socket) -> None:
+        assert self.cgroup is not None
+        _grow_send_buffer(child_sock)  # streamed output then rarely waits for the host to read
+        _grow_send_buffer(parent_sock)
+        ctl = child_sock.fileno()  # inherited under the same number (pass_fds)
+        owned: list[int] = []  # fds only the child needs: closed here whatever happens
+        try:
+            code_fd = _supervisor_code_fd()
+            owned.append(code_fd)
+            pass_fds = [ctl, code_fd]
+            oom_fd = self.cgroup.open_oom_control()  # the supervisor attributes OOM kills itself
+            if oom_fd is not None:
+                owned.append(oom_fd)
+                pass_fds.append(oom_fd)
+            native_arg = "-"
+            if self.native_so is not None:
+                native_arg = f"/cpp/{self.native_so.name}" if self.isolation_mode == "bwrap" else str(self.native_so)
+            tail = [self.profile, native_arg, str(-1 if oom_fd is None else oom_fd), os.pathsep.join(_site_dirs()),
+                    sys.prefix, sys.exec_prefix]
+            if self.isolation_mode == "bwrap":
+                seccomp_fd = None
+                if support.seccomp:
+                    seccomp_fd = isolation.open_seccomp_fd()
+                    owned.append(seccomp_fd)
+                    pass_fds.append(seccomp_fd)
+                inner = [sys.executable, *PYTHON_FLAGS, "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "ns", "/tmp", *tail]
+                cmd = isolation.bwrap_command(
+                    inner,
+                    ro_binds=((str(self.cpp_dir), "/cpp"),),
+                    caps=isolation.SUPERVISOR_CAPS,
+                    env=isolation.supervisor_env(),
+                    chdir="/tmp",
+                    seccomp_fd=seccomp_fd,
+                )
+                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            else:
+                self._scratch_base = tempfile.TemporaryDirectory(prefix="xcoder-judge-")
+                os.chmod(self._scratch_base.name, 0o1777)
+                inner = [sys.executable, *PYTHON_FLAGS, "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "none",
+                         self._scratch_base.name, *tail]
+                cmd, env = inner, isolation.supervisor_env()
+            procs_files = self.cgroup.procs_files()
+
+            def preexec() -> None:
+                for path in procs_files:
+                    with open(path, "w") as fh:
+                        fh.write(str(os.getpid()))
+
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                # a pipe, not a file: the supervisor's own sys.stdout/stderr objects are inherited
+                # by every child and must look like a pipe (not seekable), as under `python3 prog.py | ...`
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                pass_fds=tuple(pass_fds),
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+        finally:
+            for fd in owned:
+                os.close(fd)
 
     def _recv_hello(self) -> dict:
         assert self.sock is not None
@@ -472,7 +500,17 @@ class WarmWorker:
         return self._parse(), closed
 
     def _parse(self) -> list[tuple[Sent, RawRun | None, bool]]:
-        done = []
+        """The complete frames in `inbuf`. On garbage, ProtocolError carries the tests completed
+        before it (`.done`): they are delivered, not lost."""
+        done: list[tuple[Sent, RawRun | None, bool]] = []
+        try:
+            self._parse_into(done)
+        except ProtocolError as exc:
+            exc.done = done
+            raise
+        return done
+
+    def _parse_into(self, done: list) -> None:
         buf = self.inbuf
         pos = 0
         with memoryview(buf) as view:  # handlers copy what they keep: no view outlives this block
@@ -490,7 +528,6 @@ class WarmWorker:
                 else:
                     raise ProtocolError(f"judge worker {self.index} sent a frame with magic {magic:#x}")
         del buf[:pos]
-        return done
 
     def _on_chunk(self, view: memoryview, start: int, length: int) -> None:
         _magic, stream, test_id, size, _pad = CHUNK_HEADER.unpack_from(view, start)

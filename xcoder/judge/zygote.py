@@ -367,7 +367,7 @@ def warm_child_path():
         sys.path[0] = saved_path0
 
 
-RESEED = None  # (random._inst, _random.Random.seed) when `random` is pre-imported: reseeded per child
+RESEED = None  # (random._inst, _random.Random.seed, hook) when `random` is pre-imported (see below)
 
 
 def import_warm_modules(names):
@@ -375,7 +375,8 @@ def import_warm_modules(names):
     (`Random.seed` in Python, ~45 copy-on-write faults and ~50 us in every child): each child
     reseeds random's shared instance from os.urandom itself, through the C seed method — the
     same fresh state `python3 prog.py` starts with, by the same code `Random.seed(None)` ends in
-    (gauss_next is None already: nothing in the supervisor draws from it)."""
+    (gauss_next is None already: nothing in the supervisor draws from it) — and then registers
+    the hook `random` would have, so the program's own forks reseed as under python3."""
     global RESEED
     for name in names:
         if name == "random":
@@ -386,8 +387,10 @@ def import_warm_modules(names):
             finally:
                 os.register_at_fork = register
             import _random
+            import functools
 
-            RESEED = (random._inst, _random.Random.seed)
+            hook = functools.partial(os.register_at_fork, after_in_child=random._inst.seed)
+            RESEED = (random._inst, _random.Random.seed, hook)
         else:
             __import__(name)
 
@@ -396,6 +399,7 @@ def reseed_random():
     """In a fresh child: random's shared instance gets a state of its own (see import_warm_modules)."""
     if RESEED is not None:
         RESEED[1](RESEED[0], None)
+        RESEED[2]()
 
 
 def load_native(path):
@@ -497,6 +501,7 @@ class _PythonLoop:
         self.detach = super(socket.socket, self.sock).detach
         self.queue = []  # (header dict, inline bytes, passed fds)
         self.head_running = False  # queue[0] has been forked (its report is pending)
+        self.stalled = False  # part of a frame is in the socket, the rest is not yet
         self.ready = set()  # prepared slots
         self.stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
         self.last_oom = -1
@@ -556,9 +561,33 @@ class _PythonLoop:
             for fd in fds:
                 os.close(fd)
 
+    def frame_complete(self):
+        """True when a whole frame waits in the socket (a test is running: a blocking read of a
+        half-sent frame would leave it unwatched); EOFError when the host closed it."""
+        import fcntl
+        import termios
+
+        socket = self.socket_mod
+        try:
+            head = self.sock.recv(4, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if not head:
+            raise EOFError
+        if len(head) < 4:
+            return False
+        queued = int.from_bytes(fcntl.ioctl(self.ctl_fd, termios.FIONREAD, bytes(4)), sys.byteorder)
+        return queued >= 4 + int.from_bytes(head, "little")
+
     def read_ready_frames(self, block):
+        """Handle the frames that are ready (blocking: wait for one). Sets `stalled` when only part
+        of a frame has arrived."""
+        self.stalled = False
         while len(self.queue) < QUEUE_MAX:
             if not select.select([self.ctl_fd], [], [], None if block else 0)[0]:
+                return
+            if not block and not self.frame_complete():
+                self.stalled = True
                 return
             self.read_frame()
             block = False
@@ -710,14 +739,19 @@ class _PythonLoop:
             while True:
                 now = time.monotonic_ns()
                 if now >= deadline:
+                    if select.select([pidfd], [], [], 0)[0]:
+                        break  # it ended in time, we were late to look
                     flags |= REPORT_TIMED_OUT
                     kill_it = True
                     break
                 quiet = now < start + QUIET_NS
-                watch = [pidfd] + ([self.ctl_fd] if len(self.queue) < QUEUE_MAX else [])
+                watch = [pidfd] + ([self.ctl_fd] if len(self.queue) < QUEUE_MAX and not self.stalled else [])
                 if not quiet:
                     watch += read_fds
                 until = start + QUIET_NS if quiet else deadline
+                if self.stalled:
+                    until = min(until, now + 1_000_000)  # look for the rest of the frame shortly
+                    self.stalled = False
                 ready = select.select(watch, [], [], (until - now) / 1e9)[0]
                 if pidfd in ready:
                     break
@@ -753,9 +787,9 @@ class _PythonLoop:
                     break
                 select.select([fd], [], [], left)
         failed = (os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0) or os.WIFSIGNALED(status)
-        if failed and OOM_FD >= 0:
+        if OOM_FD >= 0:  # read after every test; it counts for this test only if the test failed
             kills = _read_oom_kills()
-            if kills >= 0 and self.last_oom >= 0 and kills > self.last_oom:
+            if failed and kills >= 0 and self.last_oom >= 0 and kills > self.last_oom:
                 flags |= REPORT_OOM
             if kills >= 0:
                 self.last_oom = kills
@@ -799,14 +833,20 @@ def _read_fd(fd, size):
     return bytes(data)
 
 
-def install_site(site_dirs):
+def install_site(site_dirs, prefix=None, exec_prefix=None):
     """What `site` gives a `python3 prog.py` that programs can see, without running `site`
     (the supervisor starts with -S): the site-packages dirs on sys.path (plus the directories
     named by plain-path lines of their .pth files, as `site.addsitedir` adds them) and the
     `exit`/`quit`/`help`/`copyright`/`credits`/`license` builtins. Not done: the `import` lines
     of .pth files (packaging hooks: setuptools' distutils shim, editable-install finders) and
-    sitecustomize. Importing them made every forked test process ~2 MB bigger to copy."""
+    sitecustomize. Importing them made every forked test process ~2 MB bigger to copy. In a
+    venv, `site` also sets sys.prefix/exec_prefix to the venv: the host's values are passed."""
     import _sitebuiltins
+
+    if prefix:
+        sys.prefix = prefix
+    if exec_prefix:
+        sys.exec_prefix = exec_prefix
 
     for name in ("quit", "exit"):
         setattr(builtins, name, _sitebuiltins.Quitter(name, "Ctrl-D (i.e. EOF)"))
@@ -815,9 +855,10 @@ def install_site(site_dirs):
     builtins.credits = _sitebuiltins._Printer("credits", "Thanks to CWI, CNRI, BeOpen.com, Zope Corporation and a cast of thousands")
     builtins.license = _sitebuiltins._Printer("license", "See https://www.python.org/psf/license/")
     for directory in site_dirs:
-        if not os.path.isdir(directory) or directory in sys.path:
+        if not os.path.isdir(directory):
             continue
-        sys.path.append(directory)
+        if directory not in sys.path:
+            sys.path.append(directory)
         try:
             names = sorted(n for n in os.listdir(directory) if n.endswith(".pth") and not n.startswith("."))
         except OSError:
@@ -833,7 +874,7 @@ def install_site(site_dirs):
                 if not line or line.startswith(("#", "import ", "import\t")):
                     continue
                 path = os.path.abspath(os.path.join(directory, line))
-                if os.path.isdir(path) and path not in sys.path:
+                if os.path.exists(path) and path not in sys.path:  # a dir, or a zip/egg
                     sys.path.append(path)
 
 
@@ -847,8 +888,9 @@ def zygote_main():
     native_path = sys.argv[5] if len(sys.argv) > 5 else "-"
     OOM_FD = int(sys.argv[6]) if len(sys.argv) > 6 else -1
     site_dirs = sys.argv[7] if len(sys.argv) > 7 else ""
+    prefixes = sys.argv[8:10] if len(sys.argv) > 9 else [None, None]
     del sys.argv[1:]
-    install_site(site_dirs.split(os.pathsep) if site_dirs else [])
+    install_site(site_dirs.split(os.pathsep) if site_dirs else [], *prefixes)
     os.environ.pop("LD_BIND_NOW", None)  # symbols are bound by now; programs get the plain environment
     os.environ["PWD"] = SCRATCH  # as a shell sets it for `cd SCRATCH && python3 prog.py`
     return serve(ctl_fd, native_path)
