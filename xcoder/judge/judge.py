@@ -201,6 +201,9 @@ class Judge:
                 stop_on_first_failure=job.stop_on_first_failure,
                 deliver=deliver,
             ))
+        # Largest inputs first (a stable sort): big inputs usually mean long tests, and a long
+        # test started last is the batch's tail, one core busy while the others idle.
+        pool_jobs.sort(key=lambda job: -sum(len(payload) + len(stdin) for payload, stdin in job.tests))
         self._warm.run(pool_jobs)
         batches: list[list[TestResult]] = []
         for job, prep, out in zip(jobs, prepared, outputs):

@@ -534,6 +534,8 @@ class WarmPool:
 
     # -- scheduling ------------------------------------------------------------------------------
     def _schedule(self) -> None:
+        """Hand ready tests to workers; each worker's new frames then go out in one send."""
+        touched: list[WarmWorker] = []
         while self._ready:
             job = self._ready[0]
             if job.finished or not job.pending or job.stopped or (job.stop and job.inflight):
@@ -542,8 +544,12 @@ class WarmPool:
                 continue
             worker = self._pick(job)
             if worker is None:
-                return  # every core is full, busy with the other profile, or holds other limits
+                break  # every core is full, busy with the other profile, or holds other limits
             self._dispatch(worker, job)
+            if worker not in touched:
+                touched.append(worker)
+        for worker in touched:
+            self._flush(worker)
 
     def _pick(self, job: PoolJob) -> WarmWorker | None:
         best = None
@@ -580,7 +586,6 @@ class WarmPool:
             payload, stdin = job.tests[index]
             worker.send_test(job, index, slot, payload, stdin, job.limits)
             job.inflight += 1
-        self._flush(worker)
 
     def _flush(self, worker: WarmWorker) -> None:
         """Send what the socket takes now (the rest when it polls writable: `_update_watch`)."""
