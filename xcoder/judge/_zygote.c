@@ -110,8 +110,7 @@ typedef struct {
 } fast_slot;
 static fast_slot fast[MAX_SLOTS];
 static PyObject *main_argv, *main_path0; /* the children's sys.argv and sys.path[0], built once */
-/* random._inst, _random.Random.seed and the at-fork hook to register (zygote.import_warm_modules) */
-static PyObject *reseed_inst, *reseed_method, *reseed_hook;
+static PyObject *reseed_inst, *reseed_method; /* random._inst and _random.Random.seed (zygote.import_warm_modules) */
 static int opened_for_write;              /* set by the child's audit hook */
 
 static int ctl_fd = -1;
@@ -724,6 +723,46 @@ static int holds_own_streams(PyObject *globals) {
     return 0;
 }
 
+/* child.conclude for the common endings, in C: SystemExit(None | int) or an exception shown by
+ * the default sys.excepthook (the traceback starts at the program: nothing of ours is on it),
+ * then the emulated shutdown and _exit. Returns (nothing printed yet) when Python must decide:
+ * a message-bearing or huge SystemExit code, a replaced excepthook. */
+static void end_with_exception(PyObject *type, PyObject *exc, PyObject *tb) {
+    int status;
+    if (PyErr_GivenExceptionMatches(type, PyExc_SystemExit)) {
+        PyObject *code = PyObject_GetAttrString(exc, "code");
+        if (!code) {
+            PyErr_Clear();
+            return;
+        }
+        int overflow = 0;
+        long value = code == Py_None ? 0 : (PyLong_Check(code) ? PyLong_AsLongAndOverflow(code, &overflow) : -1);
+        int handled = code == Py_None || (PyLong_Check(code) && !(value == -1 && PyErr_Occurred()));
+        Py_DECREF(code);
+        if (!handled) {
+            PyErr_Clear();
+            return; /* a message to print: child._system_exit_status */
+        }
+        status = overflow ? 255 : (int)(value & 0xFF); /* CPython: (int)PyLong_AsLong(code), -1 on overflow */
+    } else {
+        PyObject *hook = PySys_GetObject("excepthook"), *original = PySys_GetObject("__excepthook__");
+        if (!hook || hook != original) return; /* the program installed its own hook: Python calls it */
+        PyErr_Display(type, exc, tb); /* what the default sys.excepthook does */
+        status = 1;
+    }
+    if (!flush_std_streams()) {
+        PyObject *out = PySys_GetObject("stdout");
+        if (out && out != Py_None && !stream_is_closed(out)) {
+            PyObject *done = PyObject_CallMethod(out, "flush", NULL);
+            if (!done) PyErr_WriteUnraisable(out); /* as CPython's flush_std_files */
+            Py_XDECREF(done);
+        }
+        PyErr_Clear();
+        status = 120;
+    }
+    _exit(status);
+}
+
 /* Run the slot's program as `python3 prog.py` would, in this (forked, set-up) child: fresh
  * `__main__`, argv and sys.path[0]; the module code (and an assert kind's test code); then the
  * emulated shutdown and _exit. Returns only when Python must conclude: ("ran", exception or
@@ -751,10 +790,11 @@ static PyObject *run_fast(const fast_slot *f, PyObject *arguments) {
         PyErr_Fetch(&type, &exc, &tb);
         PyErr_NormalizeException(&type, &exc, &tb);
         if (tb && exc) PyException_SetTraceback(exc, tb);
+        int real_finalization = opened_for_write || holds_own_streams(f->globals);
+        if (exc && !real_finalization && !needs_python_shutdown()) end_with_exception(type, exc, tb);
         Py_XDECREF(type);
         Py_XDECREF(tb);
-        return Py_BuildValue("(sNi)", "ran", exc ? exc : Py_NewRef(Py_None),
-                             opened_for_write || holds_own_streams(f->globals));
+        return Py_BuildValue("(sNi)", "ran", exc ? exc : Py_NewRef(Py_None), real_finalization);
     }
     Py_DECREF(value);
     int real_finalization = opened_for_write || holds_own_streams(f->globals);
@@ -881,14 +921,6 @@ static int run_test(test_entry *e, PyObject **child_result) {
     pid_t pid = fork();
     if (pid == 0) {
         PyOS_AfterFork_Child();
-        if (reseed_inst) { /* random's shared instance: a fresh state per test, as in a new process */
-            PyObject *done = PyObject_CallFunctionObjArgs(reseed_method, reseed_inst, Py_None, NULL);
-            if (!done) child_fail(fds[3], "reseeding random");
-            Py_DECREF(done);
-            done = PyObject_CallNoArgs(reseed_hook); /* the program's own forks reseed too */
-            if (!done) child_fail(fds[3], "registering random's at-fork hook");
-            Py_DECREF(done);
-        }
         child_setup(e, fds);
         const fast_slot *f = &fast[e->slot];
         if (f->mode == FAST_BINARY) {
@@ -1183,21 +1215,31 @@ static PyObject *zygote_set_main(PyObject *self, PyObject *args) {
 }
 
 static PyObject *zygote_set_reseed(PyObject *self, PyObject *args) {
-    PyObject *inst, *method, *hook;
-    if (!PyArg_ParseTuple(args, "OOO", &inst, &method, &hook)) return NULL;
-    if (!PyCallable_Check(method) || !PyCallable_Check(hook)) {
-        PyErr_SetString(PyExc_TypeError, "seed method and hook must be callable");
+    PyObject *inst, *method;
+    if (!PyArg_ParseTuple(args, "OO", &inst, &method)) return NULL;
+    if (!PyCallable_Check(method)) {
+        PyErr_SetString(PyExc_TypeError, "seed method must be callable");
         return NULL;
     }
     Py_XSETREF(reseed_inst, Py_NewRef(inst));
     Py_XSETREF(reseed_method, Py_NewRef(method));
-    Py_XSETREF(reseed_hook, Py_NewRef(hook));
+    Py_RETURN_NONE;
+}
+
+/* random's at-fork hook without Python frames: Random.seed(None) is the C seed from os.urandom
+ * plus gauss_next = None (registered by zygote.import_warm_modules; runs in every forked child). */
+static PyObject *zygote_reseed(PyObject *self, PyObject *unused) {
+    if (!reseed_inst) Py_RETURN_NONE;
+    PyObject *done = PyObject_CallFunctionObjArgs(reseed_method, reseed_inst, Py_None, NULL);
+    if (!done) return NULL;
+    Py_DECREF(done);
+    if (PyObject_SetAttrString(reseed_inst, "gauss_next", Py_None) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"set_reseed", zygote_set_reseed, METH_VARARGS,
-     "set_reseed(instance, seed, hook): seed(instance, None) then hook() in each child"},
+    {"set_reseed", zygote_set_reseed, METH_VARARGS, "set_reseed(instance, seed): what reseed() reseeds, and how"},
+    {"reseed", zygote_reseed, METH_NOARGS, "random's at-fork hook in C (register it with os.register_at_fork)"},
     {"register_exec", zygote_register_exec, METH_VARARGS,
      "register_exec(slot, code, test_code_or_None, main_module[, fn_name, call_function]): the child runs it"},
     {"register_binary", zygote_register_binary, METH_VARARGS, "register_binary(slot, path): the child execs it"},

@@ -110,8 +110,7 @@ def call_function(scope: dict, fn_name: str, arguments: str, result_fd: int) -> 
     """The call kind after the program ran in `scope`: `Solution().fn_name` (else the top-level
     `fn_name`) called with one JSON value per line of `arguments`; the return value's JSON goes
     to `result_fd`. The function's own exceptions propagate (traceback + exit 1, like a script)."""
-    import json
-
+    loads, dumps = _json_codec()
     if "Solution" in scope and isinstance(scope["Solution"], type) and hasattr(scope["Solution"], fn_name):
         fn = getattr(scope["Solution"](), fn_name)
     elif fn_name in scope:
@@ -122,17 +121,60 @@ def call_function(scope: dict, fn_name: str, arguments: str, result_fd: int) -> 
     args = []
     for number, line in enumerate(arguments.rstrip("\n").split("\n") if arguments.strip() else [], 1):
         try:
-            args.append(json.loads(line))
+            args.append(loads(line))
         except ValueError:
             _write_result(result_fd, {"ok": False, "harness": True, "error": f"test input line {number} is not JSON: {line[:200]!r}"})
             return
     value = fn(*args)
     try:
-        text = json.dumps(value)
+        text = dumps(value)
     except (TypeError, ValueError) as exc:
         _write_result(result_fd, {"ok": False, "error": f"return value is not JSON-serialisable: {exc}"})
         return
     _write_all(result_fd, RESULT_VALUE + text.encode())
+
+
+_JSON_CODEC = None  # (loads, dumps), built once (in the supervisor's warm-up: children only use it)
+_JSON_WS = " \t\n\r"  # json.decoder.WHITESPACE
+
+
+def _json_codec():
+    """`json.loads` / `json.dumps` with default arguments, minus their Python frames (three each,
+    over the `_json` C scanner and encoder; in a forked test process every frame costs
+    copy-on-write faults): the same acceptance rules and output, by the same C code."""
+    global _JSON_CODEC
+    if _JSON_CODEC is not None:
+        return _JSON_CODEC
+    import json
+    import json.decoder
+    import json.encoder
+
+    scan = json._default_decoder.scan_once
+    c_encoder = json.encoder.c_make_encoder
+    if c_encoder is None or not json.decoder.c_scanstring:  # no _json accelerator: the plain functions
+        _JSON_CODEC = (json.loads, json.dumps)
+        return _JSON_CODEC
+    default = json._default_encoder
+    encode = c_encoder({}, default.default, json.encoder.encode_basestring_ascii, None, default.key_separator,
+                       default.item_separator, default.sort_keys, default.skipkeys, default.allow_nan)
+    ascii_string = json.encoder.encode_basestring_ascii
+
+    def loads(text):
+        if text.startswith("\ufeff"):
+            raise ValueError("Unexpected UTF-8 BOM")
+        try:
+            value, end = scan(text, len(text) - len(text.lstrip(_JSON_WS)))
+        except StopIteration:
+            raise ValueError("Expecting value") from None
+        if text[end:].strip(_JSON_WS):
+            raise ValueError("Extra data")
+        return value
+
+    def dumps(value):
+        return ascii_string(value) if isinstance(value, str) else "".join(encode(value, 0))
+
+    _JSON_CODEC = (loads, dumps)
+    return _JSON_CODEC
 
 
 def _program_traceback(exc: BaseException):
@@ -149,8 +191,8 @@ def _system_exit_status(exc: SystemExit) -> int:
     code = exc.code
     if code is None:
         return 0
-    if isinstance(code, int):
-        return code & 0xFF
+    if isinstance(code, int):  # CPython: (int)PyLong_AsLong(code), -1 when it does not fit a C long
+        return code & 0xFF if -(2**63) <= code < 2**63 else 255
     try:
         sys.stderr.write(f"{code}\n")
     except Exception:  # noqa: BLE001

@@ -9,7 +9,6 @@ the remaining tests are not run and not returned).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import threading
@@ -26,6 +25,7 @@ from xcoder.judge.verdicts import RawRun, classify
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("python", "cpp")
+HANDOVER_BATCH = 16  # jobs compiled and handed to the warm pool together (the first one alone)
 EXECUTORS = ("auto", "warm", "oneshot")
 
 
@@ -154,9 +154,11 @@ class Judge:
             raise RuntimeError("Judge is closed")
         for number, job in enumerate(jobs):
             _validate(job, number)
-        prepared = self._prepare_all(jobs)
         if self._warm is not None:
-            return self._run_warm(jobs, prepared)
+            # Python programs are compiled as they are handed over (the first tests run while the
+            # rest compile); C++ ones first, in parallel
+            return self._run_warm(jobs, self._prepare_all(jobs, python=False))
+        prepared = self._prepare_all(jobs)
         futures: list[list[Future] | Future] = []
         for job, prep in zip(jobs, prepared):
             if prep.failure is not None or not job.tests:
@@ -175,14 +177,31 @@ class Judge:
                 batches.append(fut.result())
         return batches
 
-    def _run_warm(self, jobs: Sequence[JudgeJob], prepared: Sequence[_Prepared]) -> list[list[TestResult]]:
-        """All jobs through the warm pool's dispatcher: one hand-over per job, not per test."""
+    def _run_warm(self, jobs: Sequence[JudgeJob], prepared: list[_Prepared | None]) -> list[list[TestResult]]:
+        """All jobs through the warm pool's dispatcher: one hand-over per job, not per test.
+
+        Largest inputs first (big inputs usually mean long tests, and a long test started last is
+        the batch's tail, one core busy while the others idle); Python programs are compiled
+        (the CE check, whose code object the sandboxes reuse) in that order, and handed over in
+        small batches, so the cores start on the first ones while the rest compile."""
         from xcoder.judge.pool import PoolJob
 
         assert self._warm is not None
         outputs: list[list[TestResult | None]] = [[None] * len(job.tests) for job in jobs]
-        pool_jobs = []
-        for job, prep, out in zip(jobs, prepared, outputs):
+        order = sorted(range(len(jobs)), key=lambda i: -sum(len(t.input) + len(t.code or "") for t in jobs[i].tests))
+        compiled: dict[str, _Prepared] = {}
+        encoded: dict[int, bytes] = {}  # id(input str) -> its UTF-8 (jobs of one problem share the tests)
+        submitted: list = []
+        batch: list = []
+        for i in order:
+            job, out = jobs[i], outputs[i]
+            if prepared[i] is None:  # a Python program, compiled once per distinct source
+                code = job.program.code
+                if code not in compiled:
+                    compiled[code] = _prepare_python(code)
+                prepared[i] = compiled[code]
+            prep = prepared[i]
+            assert prep is not None
             if prep.failure is not None or not job.tests:
                 continue
 
@@ -193,20 +212,24 @@ class Judge:
                 out[index] = result
                 return result.verdict == Verdict.AC
 
-            pool_jobs.append(PoolJob(
+            batch.append(PoolJob(
                 programs=self._programs_for(job, prep),
-                tests=[_test_inputs(job.kind, test) for test in job.tests],
+                tests=[_test_inputs(job.kind, test, encoded) for test in job.tests],
                 limits=job.limits,
                 profile="lean" if prep.language == "cpp" or (job.kind == "stdio" and not job.prelude) else "full",
                 stop_on_first_failure=job.stop_on_first_failure,
                 deliver=deliver,
             ))
-        # Largest inputs first (a stable sort): big inputs usually mean long tests, and a long
-        # test started last is the batch's tail, one core busy while the others idle.
-        pool_jobs.sort(key=lambda job: -sum(len(payload) + len(stdin) for payload, stdin in job.tests))
-        self._warm.run(pool_jobs)
+            if len(batch) >= HANDOVER_BATCH or not submitted:
+                self._warm.submit(batch)
+                submitted += batch
+                batch = []
+        self._warm.submit(batch)
+        submitted += batch
+        self._warm.wait(submitted)
         batches: list[list[TestResult]] = []
         for job, prep, out in zip(jobs, prepared, outputs):
+            assert prep is not None
             if prep.failure is not None:
                 batches.append(_failed_job(job, prep))
             elif job.stop_on_first_failure:
@@ -270,25 +293,23 @@ class Judge:
             pass
 
     # -- internals ---------------------------------------------------------------------------
-    def _prepare_all(self, jobs: Sequence[JudgeJob]) -> list[_Prepared]:
+    def _prepare_all(self, jobs: Sequence[JudgeJob], *, python: bool = True) -> list[_Prepared | None]:
+        """Each job's program checked/compiled (C++ in parallel over the thread pool); with
+        python=False, Python programs are left as None for the caller to compile."""
         cache: dict[tuple[str, str], _Prepared] = {}
         cpp_jobs = {}
-        out: list[_Prepared | None] = []
         for job in jobs:
-            key = (job.program.language, hashlib.sha256(job.program.code.encode()).hexdigest())
+            key = (job.program.language, job.program.code)
             if key not in cache:
-                if job.program.language == "python":
-                    cache[key] = _prepare_python(job.program.code)
-                else:
+                if job.program.language != "python":
                     cpp_jobs[key] = job.program.code
-            out.append(None)
+                elif python:
+                    cache[key] = _prepare_python(job.program.code)
         if cpp_jobs:  # compile distinct C++ programs in parallel over the pool
             futs = {key: self._pool.submit(self.cpp.compile, code) for key, code in cpp_jobs.items()}
             for key, fut in futs.items():
                 cache[key] = _prepared_cpp(cpp_jobs[key], fut.result())
-        return [
-            cache[(job.program.language, hashlib.sha256(job.program.code.encode()).hexdigest())] for job in jobs
-        ]
+        return [cache.get((job.program.language, job.program.code)) for job in jobs]
 
     def _execute(self, job: JudgeJob, prep: _Prepared, index: int) -> TestResult:
         test = job.tests[index]
@@ -341,13 +362,15 @@ def _validate(job: JudgeJob, number: int) -> None:
             raise ValueError(f"job {number} test {i}: kind 'assert' needs JudgeTest.code")
 
 
-def _test_inputs(kind: str, test: JudgeTest) -> tuple[bytes, bytes]:
-    """(call payload, stdin) of a test: a call-kind test's input is its arguments, not stdin."""
-    if kind == "call":
-        return test.input.encode(), b""
+def _test_inputs(kind: str, test: JudgeTest, encoded: dict[int, bytes]) -> tuple[bytes, bytes]:
+    """(call payload, stdin) of a test: a call-kind test's input is its arguments, not stdin.
+    `encoded` memoizes the UTF-8 of input strings (alive for the call: ids stay unique)."""
     if kind == "assert":
         return b"", b""
-    return b"", test.input.encode()
+    data = encoded.get(id(test.input))
+    if data is None:
+        data = encoded[id(test.input)] = test.input.encode()
+    return (data, b"") if kind == "call" else (b"", data)
 
 
 def _prepare_python(code: str) -> _Prepared:

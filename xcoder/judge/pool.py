@@ -192,6 +192,11 @@ class WarmPool:
     # -- callers ---------------------------------------------------------------------------------
     def run(self, jobs: Sequence[PoolJob]) -> None:
         """Run every job to completion (results go through each job's `deliver`)."""
+        self.submit(jobs)
+        self.wait(jobs)
+
+    def submit(self, jobs: Sequence[PoolJob]) -> None:
+        """Hand jobs over; they start at once (FIFO after those already submitted)."""
         if not jobs:
             return
         with self._lock:
@@ -199,6 +204,10 @@ class WarmPool:
                 raise RuntimeError("judge pool is closed")
             self._inbox.extend(jobs)
         self._wake()
+
+    @staticmethod
+    def wait(jobs: Sequence[PoolJob]) -> None:
+        """Until every job is done; a `deliver` callback's exception is raised here."""
         for job in jobs:
             job.done.wait()
         for job in jobs:

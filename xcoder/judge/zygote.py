@@ -367,39 +367,26 @@ def warm_child_path():
         sys.path[0] = saved_path0
 
 
-RESEED = None  # (random._inst, _random.Random.seed, hook) when `random` is pre-imported (see below)
-
-
-def import_warm_modules(names):
-    """Import what children should find warm. `random` is imported without its at-fork hook
-    (`Random.seed` in Python, ~45 copy-on-write faults and ~50 us in every child): each child
-    reseeds random's shared instance from os.urandom itself, through the C seed method — the
-    same fresh state `python3 prog.py` starts with, by the same code `Random.seed(None)` ends in
-    (gauss_next is None already: nothing in the supervisor draws from it) — and then registers
-    the hook `random` would have, so the program's own forks reseed as under python3."""
-    global RESEED
+def import_warm_modules(names, native):
+    """Import what children should find warm. With the C loop, `random` is imported without its
+    at-fork hook (`Random.seed` in Python: ~45 copy-on-write faults and ~50 us in every forked
+    child) and `native.reseed` is registered instead: the same fresh state from os.urandom, by
+    the C seed method `Random.seed(None)` ends in, and gauss_next reset — in every child we fork
+    and in the program's own forks, as random's hook does under python3."""
     for name in names:
-        if name == "random":
-            register = os.register_at_fork
-            os.register_at_fork = lambda **_hooks: None
-            try:
-                import random
-            finally:
-                os.register_at_fork = register
-            import _random
-            import functools
-
-            hook = functools.partial(os.register_at_fork, after_in_child=random._inst.seed)
-            RESEED = (random._inst, _random.Random.seed, hook)
-        else:
+        if name != "random" or native is None:
             __import__(name)
+            continue
+        register = os.register_at_fork
+        os.register_at_fork = lambda **_hooks: None
+        try:
+            import random
+        finally:
+            os.register_at_fork = register
+        import _random
 
-
-def reseed_random():
-    """In a fresh child: random's shared instance gets a state of its own (see import_warm_modules)."""
-    if RESEED is not None:
-        RESEED[1](RESEED[0], None)
-        RESEED[2]()
+        native.set_reseed(random._inst, _random.Random.seed)
+        os.register_at_fork(after_in_child=native.reseed)
 
 
 def load_native(path):
@@ -423,7 +410,7 @@ def serve(ctl_fd, native_path):
     global NATIVE
     native = NATIVE = load_native(native_path)  # before the warm-up: its mappings are part of the template
     loop_state = None if native is not None else _PythonLoop(ctl_fd)  # its socket object, too
-    import_warm_modules(WARM_MODULES[PROFILE])
+    import_warm_modules(WARM_MODULES[PROFILE], native)
     warm_child_path()
     # the children's `__main__`, built here once: (plain, with LCB's prelude names bound)
     plain = new_main_module(PROGRAM_FILE)
@@ -443,8 +430,6 @@ def serve(ctl_fd, native_path):
         # what fresh_main_module sets, built once (a child only references them)
         main_argv, main_path0 = [PROGRAM_PATH], SCRATCH
         native.set_main(main_argv, main_path0)
-        if RESEED is not None:
-            native.set_reseed(*RESEED)
         KEEP_ALIVE.extend((main_argv, main_path0))
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
@@ -660,7 +645,6 @@ class _PythonLoop:
         if pid == 0:
             try:
                 self.detach()
-                reseed_random()
                 child_setup(h, (stdin_fd, pipes[0][1], pipes[1][1], pipes[2][1], payload_fd))
                 if payload_fd >= 0:
                     payload = _read_fd(4, h["payload_len"])
