@@ -114,14 +114,6 @@ class WorkerCgroup:
                     time.sleep(0.01)
         self._limit_bytes = limit_bytes
 
-    def oom_kills(self) -> int:
-        if self.memory is None:
-            return 0
-        for line in (self.memory / "memory.oom_control").read_text().splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return int((self.memory / "memory.failcnt").read_text())
-
     def open_oom_control(self) -> int | None:
         """A read-only fd on memory.oom_control (its "oom_kill N" counter), for the supervisor to
         attribute OOM kills to the test that was running; None without a memory cgroup."""

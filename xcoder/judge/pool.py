@@ -438,10 +438,7 @@ class WarmPool:
             while worker.outstanding:
                 self._deliver(worker.outstanding.popleft(), RawRun(error=why))
         for job in list(self._live):
-            while job.pending and not job.finished and not job.stopped:
-                index = job.pending.popleft()
-                job.inflight += 1
-                self._deliver(Sent(0, job, index, -1, 0.0), RawRun(error=why))
+            self._fail_pending(job, why)
             job.inflight = 0
             self._live.discard(job)
             job.done.set()
@@ -536,10 +533,14 @@ class WarmPool:
 
     def _fail_waiting(self, profile: str, why: str) -> None:
         for job in [j for j in self._ready if j.profile == profile]:
-            while job.pending and not job.finished and not job.stopped:
-                index = job.pending.popleft()
-                job.inflight += 1
-                self._deliver(Sent(0, job, index, -1, 0.0), RawRun(error=why))
+            self._fail_pending(job, why)
+
+    def _fail_pending(self, job: PoolJob, why: str) -> None:
+        """Every test of `job` not handed to a worker yet ends as SE (`why`)."""
+        while job.pending and not job.finished and not job.stopped:
+            index = job.pending.popleft()
+            job.inflight += 1
+            self._deliver(Sent(0, job, index, -1, 0.0), RawRun(error=why))
 
     # -- scheduling ------------------------------------------------------------------------------
     def _schedule(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import itertools
 import logging
 import marshal
@@ -89,11 +90,12 @@ def _write_all(fd: int, data: bytes) -> None:
 PYTHON_FLAGS = ("-S", "-s")
 
 
-def _site_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _site_dirs() -> tuple[str, ...]:
     """The site-packages dirs `site` gives this interpreter (the sandbox runs the same one)."""
     import site
 
-    return [d for d in site.getsitepackages() if os.path.isdir(d)]
+    return tuple(d for d in site.getsitepackages() if os.path.isdir(d))
 
 
 STACK_BYTES = 512 << 20  # main-thread stack limit (C++ gets it all; a forked Python child can grow ~128 MiB)
@@ -612,13 +614,13 @@ class WarmWorker:
     # -- cgroup limits -------------------------------------------------------------------------
     def apply_limits(self, limits: Limits) -> None:
         """Set the worker's cgroup limits for `limits` (only while nothing is outstanding)."""
-        mem = None if limits.memory_mb is None else int(limits.memory_mb)
-        key = (mem, int(limits.max_processes) + 3)  # + supervisor, bwrap init, monitor
+        key = limits_key(limits)
         if key == self.cgroup_key:
             return
         assert not self.outstanding and self.cgroup is not None
+        mem, pids_max = key
         self.cgroup.set_memory_limit(None if mem is None else self.baseline_bytes + (mem << 20))
-        self.cgroup.set_pids_max(key[1])
+        self.cgroup.set_pids_max(pids_max)
         self.cgroup_key = key
 
 

@@ -434,7 +434,7 @@ def serve(ctl_fd, native_path):
     gc.collect()
     gc.freeze()  # keep warm objects out of the children's GC scans (fewer COW page copies)
     hello = marshal.dumps({"ready": True, "pid": os.getpid(), "native": native is not None})
-    _write_all(ctl_fd, len(hello).to_bytes(4, "little") + hello)
+    _write_all(ctl_fd, len(hello).to_bytes(4, "little") + hello)  # child.py's helper (same namespace)
     # returns in a forked child only, set up already: (slot, payload) to run, or ("ran", exception
     # or None, opened_for_write) when the C loop ran the program itself and Python concludes
     result = native.serve() if native is not None else loop_state.serve()
@@ -445,12 +445,6 @@ def serve(ctl_fd, native_path):
     if payload:  # a call-kind test's input
         job["input"] = payload.decode("utf-8")
     return job, 3, None
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _read_oom_kills():
