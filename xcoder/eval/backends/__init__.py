@@ -28,7 +28,7 @@ def make_backend(cfg: Any, *, model_path: str, template_version: str = "") -> An
     if name == "vllm":
         from xcoder.eval.backends.vllm import VLLMBackend
 
-        return VLLMBackend(model_path, **dict(cfg.eval.vllm))
+        return VLLMBackend(model_path, work_dir=f"{cfg.eval.output_dir}/vllm_worker", **dict(cfg.eval.vllm))
     if name == "reference":
         from xcoder.eval.backends.reference import ReferenceBackend
 
