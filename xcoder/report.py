@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from omegaconf import DictConfig
 
+from xcoder.rl.curve import plot_rewards, verl_steps
+
 log = logging.getLogger(__name__)
 
 STAGE_TITLES = {
@@ -245,6 +247,18 @@ def summarize_rl(cfg: DictConfig, report_dir: Path) -> list[str]:
                   ("reward mean over steps", sum(means) / len(means))]
     elif str(cfg.rl.backend) == "swift":
         lines += missing(log_path, "ms-swift GRPO log")
+    verl_rows = verl_steps(Path(str(cfg.rl.checkpoints_dir))) if str(cfg.rl.backend) == "verl" else []
+    if verl_rows:
+        means = [float(r["reward mean"]) for r in verl_rows]
+        facts += [("trainer", "verl `main_ppo` (GRPO)"), ("steps", len(verl_rows)),
+                  ("reward mean first → last", f"{fmt(means[0])} → {fmt(means[-1])}"),
+                  ("reward mean over steps", sum(means) / len(means))]
+    elif str(cfg.rl.backend) == "verl":
+        lines += missing(Path(str(cfg.rl.checkpoints_dir)) / "metrics", "verl per-step metrics (trainer.logger file)")
+    curve = [(int(_swift_step(r) or 0), float(r["reward"])) for r in steps] or [(int(r["step"]), float(r["reward mean"]))
+                                                                                 for r in verl_rows]
+    png = plot_rewards([c[0] for c in curve], [c[1] for c in curve], report_dir / "rl_reward.png",
+                       f"GRPO reward per step ({cfg.rl.backend})") if curve else None
     graded = last_run(load_jsonl(rewards_path), lambda r: r.get("call") if isinstance(r.get("call"), int) else None)
     if graded:
         formats: dict[str, int] = {}
@@ -268,8 +282,14 @@ def summarize_rl(cfg: DictConfig, report_dir: Path) -> list[str]:
         lines += table(["step", "reward mean", "reward std", "completion length", "clipped ratio", "loss"],
                        [[_swift_step(r), r.get("reward"), r.get("reward_std"), r.get("completions/mean_length"),
                          r.get("completions/clipped_ratio"), r.get("loss")] for r in steps]) + [""]
-    lines += ["Artifacts: " + ", ".join([link(final, report_dir), link(log_path, report_dir),
-                                         link(rewards_path, report_dir)]
+    if verl_rows:
+        lines += ["Reward per step (our reward function, mean over the step's rollouts):", ""]
+        lines += table(list(verl_rows[0]), [list(r.values()) for r in verl_rows]) + [""]
+    if png is not None:
+        lines += [f"![reward per step]({os.path.relpath(png, report_dir)})", ""]
+    logs = ([link(Path(str(cfg.rl.checkpoints_dir)) / "metrics", report_dir)] if str(cfg.rl.backend) == "verl"
+            else [link(log_path, report_dir), link(rewards_path, report_dir)])
+    lines += ["Artifacts: " + ", ".join([link(final, report_dir), *logs]
                                         + ([link(manifest_path, report_dir)] if manifest is not None else []))]
     return lines
 

@@ -17,7 +17,7 @@ from .helpers import code_policy, write_sum_parquet
 def test_dry_run_renders_swift_rlhf_with_our_plugin(capsys):
     from xcoder.rl.cli import main
 
-    assert main(["experiment=demo", "--dry-run"]) == 0
+    assert main(["experiment=demo", "rl.backend=swift", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert " rlhf --rlhf_type grpo " in out and "--reward_funcs xcoder_code" in out
     assert "swift_plugin.py" in out and "XCODER_RL_REWARD_SETTINGS=" in out and "--num_generations 4" in out
@@ -29,7 +29,7 @@ def test_swift_grpo_steps_with_judge_reward(tiny_model, tmp_path):
     data = write_sum_parquet(tmp_path / "rl.parquet", copies=4)
     out = tmp_path / "rl"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1"}
-    cmd = [str(Path(sys.executable).with_name("xcoder")), "rl", "experiment=demo", f"rl.model_path={policy}",
+    cmd = [str(Path(sys.executable).with_name("xcoder")), "rl", "experiment=demo", "rl.backend=swift", f"rl.model_path={policy}",
            f"rl.data.train_files=[{data}]", f"rl.output_dir={out}", "rl.swift.max_steps=2", "rl.swift.save_steps=2",
            "rl.swift.system=null"]  # code_policy learnt the prompt with swift's default system message
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)

@@ -18,6 +18,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,9 +26,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from xcoder.records import RLRow, SchemaError, read_table, write_table_atomic
 from xcoder.rl import data as rldata
+from xcoder.rl.curve import verl_metrics_path
 from xcoder.sft.checkpoint import CheckpointError
 from xcoder.rl.verl_cmd import (
-    abs_path, latest_actor_dir, merge_command, reward_settings, shell_join, verl_command,
+    abs_path, latest_actor_dir, merge_command, reward_settings, shell_join, verl_command, verl_env,
 )
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,7 @@ def run(cfg: DictConfig, dry_run: bool) -> int:
 
 def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
     rl = cfg.rl
-    env = {k: str(v) for k, v in OmegaConf.to_container(rl.env, resolve=True).items()}  # type: ignore[union-attr]
+    env = verl_env(rl)
     if dry_run:
         train, val = planned_data(rl)
         print(f"# data ({rl.data.source}): validate/convert -> train {train} val {val or '(none: validation off)'}")
@@ -196,7 +198,11 @@ def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
     state, _ = ckpt.claim_run(ckpt_dir, key, resumable=True)
     if state != "done":
         log.info("launching: %s", shell_join(cmd))
-        rc = subprocess.call(cmd, env={**os.environ, **env})
+        # per-step metrics of verl's `file` logger: one file per launch (verl truncates its file), kept
+        # under checkpoints_dir so they move aside with a superseded run; not part of the run key
+        metrics = verl_metrics_path(ckpt_dir, time.strftime("%Y%m%d-%H%M%S"))
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        rc = subprocess.call(cmd, env={**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(metrics)})
         if rc != 0:
             log.error("verl exited with %d", rc)
             return rc

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from xcoder.rl.reward import RewardSettings
+from xcoder.rl.verl_cpu.profile import cpu_added, cpu_enabled, cpu_env, cpu_overrides
 
 REWARD_FILE = Path(__file__).resolve().with_name("verl_reward.py")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./\-]+$")
@@ -125,6 +126,9 @@ def verl_overrides(rl: DictConfig, train_files: Sequence[str], val_files: Sequen
     else:
         raise ValueError(f"rl.reward.backend must be 'xcoder' or 'sandbox_fusion', got {backend!r}")
     added += flatten(rl.verl_added)
+    if cpu_enabled(rl):  # CPU-only machine: stock verl through xcoder.rl.verl_cpu (never on GPU launches)
+        pairs += cpu_overrides(rl)
+        added += cpu_added(rl)
     merged: dict[str, Any] = {}
     for key, value in pairs:
         merged[key] = value  # later entries win (curriculum, test_freq)
@@ -132,6 +136,14 @@ def verl_overrides(rl: DictConfig, train_files: Sequence[str], val_files: Sequen
     out += [f"+{k}={hydra_value(v)}" for k, v in added]
     out += [str(a) for a in rl.verl_extra_args]
     return out
+
+
+def verl_env(rl: DictConfig) -> dict[str, str]:
+    """`rl.env` plus, on a CPU launch, what loads the CPU backend into every verl process."""
+    env = {k: str(v) for k, v in OmegaConf.to_container(rl.env, resolve=True).items()}  # type: ignore[union-attr]
+    if cpu_enabled(rl):
+        env = {**cpu_env(), **env}
+    return env
 
 
 def python_bin(rl: DictConfig) -> str:
