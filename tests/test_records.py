@@ -31,7 +31,8 @@ SAMPLES = {
     RLRow: RLRow(data_source="xcoder", prompt=[{"role": "user", "content": "Q"}], ability="code",
                  reward_model={"style": "rule", "ground_truth": "{}"},
                  extra_info={"task_id": "t1", "index": 0, "style": "atcoder", "kind": "stdio",
-                             "fn_name": None, "pass_rate": 1.0, "difficulty": "easy"}),
+                             "fn_name": None, "pass_rate": 1.0, "difficulty": "easy", "confidence": 0.97,
+                             "verification": "{\"cluster\": 6}"}),
 }
 
 

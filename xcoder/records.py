@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 STYLES = ("codeforces", "atcoder", "leetcode")
 TEST_KINDS = ("stdio", "call", "assert")
-TEST_SOURCES = ("sample", "prompted", "generator")
+TEST_SOURCES = ("sample", "prompted", "generator", "mutated")
 TEST_TAGS = ("plain", "small", "edge", "stress")
 VERIFY_STATUSES = ("kept", "rejected")
 
@@ -139,9 +139,10 @@ class TestInput(Record):
     test_id: str
     task_id: str
     input: str  # stdin text, or one JSON value per line for call-based tasks
-    source: str  # sample | prompted | generator
+    source: str  # sample | prompted | generator | mutated
     tag: str = "plain"  # plain | small | edge | stress: drives the test weight
     generator: str | None = None  # JSON: generator id, seed, scale parameters
+    expected: str | None = None  # a known output (statement sample, imported truth): anchors the vote
 
     SCHEMA: ClassVar[pa.Schema] = pa.schema(
         [
@@ -151,6 +152,7 @@ class TestInput(Record):
             pa.field("source", pa.string(), nullable=False),
             pa.field("tag", pa.string(), nullable=False),
             pa.field("generator", pa.string(), nullable=True),
+            pa.field("expected", pa.string(), nullable=True),
         ]
     )
     ENUMS: ClassVar[dict[str, Sequence[str]]] = {"source": TEST_SOURCES, "tag": TEST_TAGS}
@@ -170,6 +172,7 @@ class Verification(Record):
     golden_holdout_pass: float = 0.0  # weighted pass rate on the hold-out half
     votes: str = "[]"  # JSON: per test vote counts, support, has_tie
     pass_matrix: str = "{}"  # JSON: solution_id -> list[bool] over voted tests
+    evidence: str = "{}"  # JSON: why to trust a kept task (cluster sizes, agreement, samples, est. precision)
 
     SCHEMA: ClassVar[pa.Schema] = pa.schema(
         [
@@ -183,10 +186,11 @@ class Verification(Record):
             pa.field("golden_holdout_pass", pa.float64(), nullable=False),
             pa.field("votes", pa.string(), nullable=False),
             pa.field("pass_matrix", pa.string(), nullable=False),
+            pa.field("evidence", pa.string(), nullable=False),
         ]
     )
     ENUMS: ClassVar[dict[str, Sequence[str]]] = {"status": VERIFY_STATUSES, "kind": TEST_KINDS}
-    JSON_COLUMNS: ClassVar[tuple[str, ...]] = ("tests", "votes", "pass_matrix")
+    JSON_COLUMNS: ClassVar[tuple[str, ...]] = ("tests", "votes", "pass_matrix", "evidence")
 
 
 @dataclasses.dataclass
@@ -230,6 +234,8 @@ _RL_EXTRA = pa.struct(
         ("fn_name", pa.string()),
         ("pass_rate", pa.float64()),  # golden/teacher pass rate, for curricula
         ("difficulty", pa.string()),  # bucket name derived from pass_rate
+        ("confidence", pa.float64()),  # verification's estimated precision of the labels (null: none)
+        ("verification", pa.string()),  # JSON: the verification evidence (cluster sizes, agreement, samples)
     ]
 )
 
@@ -326,6 +332,9 @@ def validate_table(table: pa.Table, record_type: type[Record], source: str) -> p
     declared column order. Extra columns are kept (forward compatible) but never required."""
     where = f"{source} ({record_type.__name__})"
     for field in record_type.SCHEMA:
+        if field.name not in table.column_names and field.nullable:
+            # a column added later with a null default: files written before it stay readable
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
         if field.name not in table.column_names:
             raise SchemaError(
                 f"{where}: missing column {field.name!r} (has: {', '.join(table.column_names)})"

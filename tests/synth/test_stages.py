@@ -240,11 +240,16 @@ def test_sample_whose_vote_contradicts_the_statement_is_counted_and_can_reject(s
     cfg, _ = synth_cfg
     from omegaconf import OmegaConf
 
-    from xcoder.records import Task
-    from xcoder.synth.verify.stage import sample_mismatches
+    from xcoder.records import Task, TestInput
+    from xcoder.synth.verify.stage import known_outputs, sample_mismatches
 
     task = Task(task_id="t", subtree_idx=0, style="codeforces", question=CF_QUESTION, stage1="{}")
-    tests = [{"input": "3\n1 2 3\n", "output": "6", "source": "sample"},
-             {"input": "1\n7\n", "output": "8", "source": "sample"}, {"input": "1\n7\n", "output": "8", "source": "prompted"}]
-    assert sample_mismatches(task, "stdio", tests, "lines") == 1
+    inputs = [TestInput(test_id="a", task_id="t", input="3\n1 2 3\n", source="sample"),
+              TestInput(test_id="b", task_id="t", input="1\n7\n", source="sample"),
+              TestInput(test_id="c", task_id="t", input="1\n7\n", source="prompted")]
+    known, unparsed = known_outputs(task, inputs)  # old sample rows carry no `expected`: the statement is read
+    assert set(known) == {"a", "b"} and not unparsed
+    tests = [{"test_id": "a", "input": "3\n1 2 3\n", "output": "6"}, {"test_id": "b", "input": "1\n7\n", "output": "8"},
+             {"test_id": "c", "input": "1\n7\n", "output": "8"}]
+    assert sample_mismatches("stdio", tests, known, "lcb") == 1
     assert OmegaConf.select(cfg, "synth.verify.reject_sample_mismatch") is False

@@ -54,7 +54,7 @@ def sft_row(task: Task, sol: Solution, messages_prefix: list[dict[str, str]], fe
 
 # vote normalisation (synth.verify.vote.normalize) -> the judge comparator that accepts every output
 # the vote counted as agreeing with the label (judge `lines` also strips leading spaces: never stricter)
-VOTE_COMPARE = {"lines": "lines", "strip": "strip", "tokens": "tokens"}
+VOTE_COMPARE = {"lcb": "lcb", "lines": "lines", "strip": "strip", "tokens": "tokens"}
 
 
 def rl_row(task: Task, ver: Verification, prompt: list[dict[str, str]], *, index: int, data_source: str,
@@ -73,8 +73,15 @@ def rl_row(task: Task, ver: Verification, prompt: list[dict[str, str]], *, index
         data_source=data_source, prompt=prompt, ability="code",
         reward_model={"style": "rule", "ground_truth": json.dumps(truth, ensure_ascii=False)},
         extra_info={"task_id": task.task_id, "index": index, "style": task.style, "kind": ver.kind,
-                    "fn_name": task.fn_name, "pass_rate": float(pass_rate), "difficulty": difficulty},
+                    "fn_name": task.fn_name, "pass_rate": float(pass_rate), "difficulty": difficulty,
+                    "confidence": confidence_of(ver), "verification": ver.evidence},
     )
+
+
+def confidence_of(ver: Verification) -> float | None:
+    """The verify stage's estimated precision for a kept task (None when it gave none)."""
+    value = json.loads(ver.evidence or "{}").get("est_precision")
+    return None if value is None else float(value)
 
 
 def selected_features(task: Task) -> str:

@@ -24,6 +24,7 @@ from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, writ
 from xcoder.synth.judging import make_judge
 from xcoder.synth.tasks.parse import ParseFailure, parse_signature, samples_of
 from xcoder.synth.tasks.stage import tasks_parquet
+from xcoder.synth.tests.mutation import mutate_call_inputs
 from xcoder.synth.tests.parse import SCALES, check_call_input, parse_program, parse_prompted_inputs
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def _run_batch(cfg, client, judge, batch, tpls, params, journal) -> tuple[int, l
         st = state[key] = {"task": task, "params": sig, "drops": {}, "cands": [], "gen": None, "val": None}
         for s in samples_of(task.question, task.style, task.starter_code):
             st["cands"].append({"input": s.input.strip("\n") + "\n" if sig is None else s.input,
-                                "source": "sample", "tag": "plain", "generator": None})
+                                "source": "sample", "tag": "plain", "generator": None, "expected": s.output})
         fields = {"question": task.question, "style": task.style, "kind": "call" if sig else "stdio",
                   "starter_code": task.starter_code or "", "params": ", ".join(sig or []),
                   "max_inputs": tcfg.prompted.max_inputs, "scales": ", ".join(SCALES)}
@@ -199,6 +200,15 @@ def _run_batch(cfg, client, judge, batch, tpls, params, journal) -> tuple[int, l
         if not ok:
             drop(st, "generator_broken")
 
+    # type-aware mutants of the samples and prompted inputs (call-based: typed JSON arguments)
+    if tcfg.mutation.enabled:
+        for key, st in state.items():
+            if st["params"] is None or key in llm_failed:
+                continue
+            seeds = [c["input"] for c in st["cands"] if c["source"] in ("sample", "prompted")]
+            for text in mutate_call_inputs(seeds, int(tcfg.mutation.count), seed=f"{cfg.synth.seed}:{key}"):
+                st["cands"].append({"input": text, "source": "mutated", "tag": "plain", "generator": None})
+
     # dedup + cap before validation (validation runs cost judge time)
     for st in state.values():
         seen, cands = set(), []
@@ -245,7 +255,8 @@ def _run_batch(cfg, client, judge, batch, tpls, params, journal) -> tuple[int, l
             continue
         task = st["task"]
         records = [TestInput(test_id=f"{task.task_id}-{stable_hash(c['input'], n=10)}", task_id=task.task_id,
-                             input=c["input"], source=c["source"], tag=c["tag"], generator=c["generator"]).to_row()
+                             input=c["input"], source=c["source"], tag=c["tag"], generator=c["generator"],
+                             expected=c.get("expected")).to_row()
                    for c in st["cands"]]
         if not records:
             drop(st, "task_without_tests")

@@ -1,10 +1,24 @@
 """Dual verification as pure functions over a candidates x tests output table.
 
-Step 1 labels every test input by a plurality vote over the normalised outputs of the candidates
-that ran cleanly (failed runs never vote), with a minimum support and agreement and a seeded tie
-rule. Step 2 picks a golden solution on one half of the weighted tests and validates it on the
-held-out half; the scores reuse step 1's outputs (nothing is re-executed). Sanity filters reject
-tasks whose labels look broken (empty call-based outputs, constant outputs, too few tests).
+Two rules, both over the same recorded outputs (nothing is re-executed):
+
+- `paper` (X-Coder's rule): step 1 labels every test input by a plurality vote over the outputs of
+  the candidates that ran cleanly (failed runs never vote), with a minimum support and agreement
+  and a seeded tie rule; step 2 picks a golden solution on one half of the weighted tests and
+  validates it on the held-out half.
+- `consensus` (the default, measured on real candidate pools, data-recipe/README.md): candidates
+  that contradict a statement sample with a known output never vote (AlphaCode's filter); the
+  golden is the voter that agrees with the most other voters over all tests (CodeT's consensus
+  score without model-written outputs); its agreement cluster (voters with identical outputs on
+  every test) must be large relative to n and clearly ahead of the runner-up cluster, and the
+  golden must run cleanly on nearly every input (no partly labelled suites). Labels are the
+  golden's outputs, so a kept task's labels and golden agree by construction.
+
+Outputs are compared under the equality grading uses (`output_key`): call-based values as Python's
+`==` sees them (1 == 1.0 == True), stdio as LiveCodeBench's `grade_stdio` does (line-wise, numeric
+tokens as Decimals). Sanity filters reject tasks whose labels look broken (empty call-based
+outputs, constant outputs, too few tests). Every verdict carries its evidence (cluster sizes,
+agreement, sample agreement) for confidence filtering downstream.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ import collections
 import dataclasses
 import json
 import random
+from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence
 
 from xcoder.synth.common import stable_hash
@@ -23,8 +38,19 @@ class VoteConfig:
     min_support: int = 2  # votes the winning output needs (upstream: 1, no minimum) [paper-recipe §6, U]
     min_agreement: float = 0.5  # winner's share of successful runs [U]
     tie_break: str = "seeded"  # seeded | lexical | drop (upstream: unseeded random.choice) [paper-recipe §6]
-    normalize: str = "lines"  # stdio: lines (strip + rstrip each line) | strip | tokens
+    normalize: str = "lcb"  # stdio equality: lcb (grading's: lines, numeric tokens as Decimals) | lines | strip | tokens
     seed: int = 42
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsensusConfig:
+    """The `consensus` rule's thresholds (data-recipe/README.md: what each costs in coverage)."""
+
+    anchor_samples: bool = True  # a candidate contradicting a statement sample's known output never votes
+    min_cluster: int = 2  # voters in the golden's agreement cluster
+    min_cluster_share: float = 0.5  # ... as a share of all n candidates (not only the voters)
+    min_margin: float = 2.0  # golden cluster size / runner-up cluster size
+    max_golden_failed: float = 0.1  # golden fails (crash/TLE) on more than this share of inputs -> reject
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +83,8 @@ class TestVote:
 
 
 def normalize_output(text: str, kind: str, mode: str = "lines") -> str | None:
-    """Canonical form of one output for voting; None if it cannot be read (call: not JSON)."""
+    """Canonical display form of one output (what a label stores); None if it cannot be read
+    (call: not JSON). Equality for voting is `output_key` over this form."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if kind == "call":
         try:
@@ -68,9 +95,42 @@ def normalize_output(text: str, kind: str, mode: str = "lines") -> str | None:
         return text.strip()
     if mode == "tokens":
         return " ".join(text.split())
-    if mode == "lines":
+    if mode in ("lines", "lcb"):
         return "\n".join(line.rstrip() for line in text.strip().split("\n"))
-    raise ValueError(f"unknown normalize mode {mode!r} (lines | strip | tokens)")
+    raise ValueError(f"unknown normalize mode {mode!r} (lcb | lines | strip | tokens)")
+
+
+def _python_equal_form(value: Any) -> Any:
+    """A JSON value rewritten so that equal forms <=> Python `==` on the originals (True == 1 == 1.0)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_python_equal_form(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _python_equal_form(v) for k, v in value.items()}
+    return value
+
+
+def _lcb_line_form(line: str) -> str:
+    try:
+        return "\x00".join(str(Decimal(token).normalize()) for token in line.split()) if line else line
+    except (InvalidOperation, ValueError):
+        return line
+
+
+def output_key(display: str | None, kind: str, mode: str = "lcb") -> str | None:
+    """Equality key of a normalised output: two outputs get the same key exactly when grading
+    (`xcoder.judge.compare`) counts them equal — call: LiveCodeBench's `pred == json.loads(exp)`;
+    stdio `lcb`: `grade_stdio` (stripped lines, numeric tokens compared as Decimals)."""
+    if display is None:
+        return None
+    if kind == "call":
+        return json.dumps(_python_equal_form(json.loads(display)), sort_keys=True, separators=(",", ":"))
+    if mode == "lcb":
+        return "\n".join(_lcb_line_form(line.strip()) for line in display.strip().split("\n"))
+    return display
 
 
 def vote_test(outputs: Sequence[str | None], cfg: VoteConfig, key: str) -> TestVote:
@@ -138,6 +198,32 @@ class TaskVerdict:
     golden_select_score: float
     golden_holdout_pass: float
     counts: dict[str, int]  # test-level drop reasons
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)  # why to trust it (see `_evidence`)
+
+
+@dataclasses.dataclass
+class _Table:
+    """One task's outputs in display form and under grading's equality, plus the known outputs."""
+
+    display: list[list[str | None]]
+    keys: list[list[str | None]]
+    expected: list[str | None]  # key of a test's known output (statement sample), else None
+
+    @classmethod
+    def build(cls, kind: str, mode: str, tests: Sequence[dict[str, Any]],
+              outputs: Sequence[Sequence[str | None]]) -> "_Table":
+        display = [[None if o is None else normalize_output(o, kind, mode) for o in row] for row in outputs]
+        keys = [[output_key(d, kind, mode) for d in row] for row in display]
+        expected = []
+        for t in tests:
+            raw = t.get("expected")
+            disp = normalize_output(raw, kind, mode) if raw is not None else None
+            expected.append(output_key(disp, kind, mode))
+        return cls(display, keys, expected)
+
+    def representative(self, j: int, key: str) -> str:
+        """The display form of `key` on test j: the first candidate's that produced it."""
+        return next(row[j] for row, krow in zip(self.display, self.keys) if krow[j] == key)
 
 
 def verify_outputs(
@@ -149,52 +235,76 @@ def verify_outputs(
     outputs: Sequence[Sequence[str | None]],
     vote_cfg: VoteConfig,
     golden_cfg: GoldenConfig,
+    consensus_cfg: ConsensusConfig | None = None,
 ) -> TaskVerdict:
-    """Label, select and filter one task. `tests[j]` has test_id, input, tag; `outputs[i][j]` is the
-    raw output of candidate i on test j, None when that run failed (any verdict but AC)."""
-    counts: collections.Counter[str] = collections.Counter()
-    norm = [[None if o is None else normalize_output(o, kind, vote_cfg.normalize) for o in row] for row in outputs]
-
-    def reject(reason: str, **kw: Any) -> TaskVerdict:
-        base = dict(tests=[], votes=[], pass_matrix={}, golden_index=None, golden_select_score=0.0,
-                    golden_holdout_pass=0.0, counts=dict(counts))
-        base.update(kw)
-        return TaskVerdict("rejected", reason, **base)
-
+    """Label, select and filter one task. `tests[j]` has test_id, input, tag (and `expected`, the
+    known output of a statement sample, when there is one); `outputs[i][j]` is the raw output of
+    candidate i on test j, None when that run failed (any verdict but AC). `consensus_cfg` selects
+    the consensus rule; None runs the paper's rule."""
     if not candidate_ids:
-        return reject("no_candidates")
+        return _reject("no_candidates", {})
     if not tests:
-        return reject("no_tests")
-    votes = [vote_test([row[j] for row in norm], vote_cfg, f"{task_id}:{t['test_id']}") for j, t in enumerate(tests)]
-    vote_json = [
-        {"test_id": t["test_id"], "counts": v.counts, "successes": v.successes, "support": v.support,
-         "agreement": round(v.agreement, 4), "has_tie": v.has_tie, "reason": v.reason}
-        for t, v in zip(tests, votes)
-    ]
+        return _reject("no_tests", {})
+    table = _Table.build(kind, vote_cfg.normalize, tests, outputs)
+    if consensus_cfg is not None:
+        return _verify_consensus(task_id, kind, candidate_ids, tests, table, vote_cfg, golden_cfg, consensus_cfg)
+    return _verify_paper(task_id, kind, candidate_ids, tests, table, vote_cfg, golden_cfg)
+
+
+def _reject(reason: str, counts: dict[str, int], **kw: Any) -> TaskVerdict:
+    base: dict[str, Any] = dict(tests=[], votes=[], pass_matrix={}, golden_index=None, golden_select_score=0.0,
+                                golden_holdout_pass=0.0, counts=dict(counts))
+    base.update(kw)
+    return TaskVerdict("rejected", reason, **base)
+
+
+def _vote_json(tests: Sequence[dict[str, Any]], votes: Sequence[TestVote]) -> list[dict[str, Any]]:
+    return [{"test_id": t["test_id"], "counts": v.counts, "successes": v.successes, "support": v.support,
+             "agreement": round(v.agreement, 4), "has_tie": v.has_tie, "reason": v.reason}
+            for t, v in zip(tests, votes)]
+
+
+def _label_filters(kind: str, labels: Sequence[str], empty: int, cfg: GoldenConfig) -> str:
+    """The sanity filters on a task's final labels: the reason to reject, or ""."""
+    labelled = empty + len(labels)
+    if labelled and empty / labelled > cfg.max_empty_fraction:
+        return "empty_outputs"
+    if len(labels) < cfg.min_tests:
+        return "too_few_tests"
+    if cfg.reject_constant_outputs and len(labels) >= 3 and len(set(labels)) == 1:
+        return "constant_output"
+    return ""
+
+
+def _verify_paper(task_id: str, kind: str, candidate_ids: Sequence[str], tests: Sequence[dict[str, Any]],
+                  table: _Table, vote_cfg: VoteConfig, golden_cfg: GoldenConfig) -> TaskVerdict:
+    """X-Coder's rule: per-test plurality labels, golden chosen on one half, checked on the other."""
+    counts: collections.Counter[str] = collections.Counter()
+    keys = table.keys
+    votes = [vote_test([row[j] for row in keys], vote_cfg, f"{task_id}:{t['test_id']}") for j, t in enumerate(tests)]
+    vote_json = _vote_json(tests, votes)
     if all(v.successes == 0 for v in votes):
-        return reject("all_candidates_failed", votes=vote_json)
+        return _reject("all_candidates_failed", counts, votes=vote_json)
     keep: list[int] = []
     empty = 0
+    labels_display = {}
     for j, v in enumerate(votes):
         if v.label is None:
             counts[f"test_{v.reason}"] += 1
-        elif _is_empty(v.label, kind, golden_cfg):
+            continue
+        labels_display[j] = table.representative(j, v.label)
+        if _is_empty(labels_display[j], kind, golden_cfg):
             counts["test_empty_output"] += 1
             empty += 1
         else:
             keep.append(j)
-    labelled = empty + len(keep)
-    if labelled and empty / labelled > golden_cfg.max_empty_fraction:
-        return reject("empty_outputs", votes=vote_json)
-    if len(keep) < golden_cfg.min_tests:
-        return reject("too_few_tests", votes=vote_json)
-    labels = [votes[j].label for j in keep]
-    if golden_cfg.reject_constant_outputs and len(keep) >= 3 and len(set(labels)) == 1:
-        return reject("constant_output", votes=vote_json)
+    reason = _label_filters(kind, [votes[j].label for j in keep], empty, golden_cfg)
+    if reason:
+        return _reject(reason, counts, votes=vote_json)
 
     kept_tests = [tests[j] for j in keep]
     weights = [golden_cfg.weights.get(t.get("tag", "plain"), 1.0) for t in kept_tests]
-    passes = [[norm[i][j] == votes[j].label for j in keep] for i in range(len(candidate_ids))]
+    passes = [[keys[i][j] == votes[j].label for j in keep] for i in range(len(candidate_ids))]
     select = split_halves([t["test_id"] for t in kept_tests], [t.get("tag", "plain") for t in kept_tests],
                           golden_cfg.select_fraction, golden_cfg.seed)
     hold = [not s for s in select]
@@ -204,20 +314,104 @@ def verify_outputs(
     matrix = {cid: p for cid, p in zip(candidate_ids, passes)}
     common = dict(votes=vote_json, pass_matrix=matrix, golden_index=best,
                   golden_select_score=scores[best], golden_holdout_pass=holdout)
-    audit = [_test_json(t, votes[j], w, s) for t, j, w, s in zip(kept_tests, keep, weights, select)]
+    audit = [_test_json(t, labels_display[j], votes[j].agreement, w, "select" if s else "holdout")
+             for t, j, w, s in zip(kept_tests, keep, weights, select)]
+    evidence = _evidence(table, tests, best, keep, len(candidate_ids))
     if scores[best] < golden_cfg.min_select_score:
-        return reject("golden_low_select_score", tests=audit, **common)
+        return _reject("golden_low_select_score", counts, tests=audit, evidence=evidence, **common)
     if holdout < golden_cfg.min_holdout_pass:
-        return reject("golden_failed_holdout", tests=audit, **common)
+        return _reject("golden_failed_holdout", counts, tests=audit, evidence=evidence, **common)
     final = list(range(len(keep)))
     if golden_cfg.drop_golden_disagreements:
         final = [k for k in final if passes[best][k]]
         counts["test_golden_disagrees"] += len(keep) - len(final)
         if len(final) < golden_cfg.min_tests:
-            return reject("too_few_tests", tests=audit, **common)
+            return _reject("too_few_tests", counts, tests=audit, evidence=evidence, **common)
     final_tests = [audit[k] for k in final]
     common["pass_matrix"] = {cid: [p[k] for k in final] for cid, p in zip(candidate_ids, passes)}
-    return TaskVerdict("kept", "", tests=final_tests, counts=dict(counts), **common)
+    return TaskVerdict("kept", "", tests=final_tests, counts=dict(counts), evidence=evidence, **common)
+
+
+def _verify_consensus(task_id: str, kind: str, candidate_ids: Sequence[str], tests: Sequence[dict[str, Any]],
+                      table: _Table, vote_cfg: VoteConfig, golden_cfg: GoldenConfig,
+                      cfg: ConsensusConfig) -> TaskVerdict:
+    """Sample-anchored consensus: the golden is the best-agreeing voter; labels are its outputs."""
+    counts: collections.Counter[str] = collections.Counter()
+    keys, n, m = table.keys, len(candidate_ids), len(tests)
+    anchored = [j for j in range(m) if table.expected[j] is not None] if cfg.anchor_samples else []
+    free = [j for j in range(m) if j not in set(anchored)]
+    votes = [vote_test([row[j] for row in keys], vote_cfg, f"{task_id}:{t['test_id']}") for j, t in enumerate(tests)]
+    vote_json = _vote_json(tests, votes)
+    if all(v.successes == 0 for v in votes):
+        return _reject("all_candidates_failed", counts, votes=vote_json)
+    ran = [i for i in range(n) if any(keys[i][j] is not None for j in free)]
+    voters = [i for i in ran if all(keys[i][j] == table.expected[j] for j in anchored)]
+    evidence: dict[str, Any] = {"n": n, "voters": len(voters), "sample_tests": len(anchored),
+                                "sample_consistent": len(voters) if anchored else None}
+    if not voters:
+        reason = "samples_contradicted" if anchored and ran else "all_candidates_failed"
+        return _reject(reason, counts, votes=vote_json, evidence=evidence)
+    tally = [collections.Counter(keys[i][j] for i in voters if keys[i][j] is not None) for j in range(m)]
+    score = {i: sum(tally[j][keys[i][j]] for j in free if keys[i][j] is not None) for i in voters}
+    golden = max(voters, key=lambda i: (score[i], -i))  # ties -> lowest index
+    signature = {i: tuple(keys[i][j] for j in free) for i in voters}
+    clusters = collections.Counter(signature.values())
+    top = clusters[signature[golden]]
+    runner_up = max((c for sig, c in clusters.items() if sig != signature[golden]), default=0)
+    evidence.update(cluster_sizes=sorted(clusters.values(), reverse=True)[:8], cluster=top,
+                    cluster_share=round(top / n, 4), margin=round(top / runner_up, 4) if runner_up else None)
+    labelled = [j for j in range(m) if keys[golden][j] is not None]
+    failed_share = 1 - len(labelled) / m
+    evidence["golden_failed_share"] = round(failed_share, 4)
+    agreement = {j: tally[j][keys[golden][j]] / max(1, sum(tally[j].values())) for j in labelled}
+    evidence.update(_evidence(table, tests, golden, labelled, n))
+    pass_matrix = {cid: [keys[i][j] == keys[golden][j] for j in labelled] for i, cid in enumerate(candidate_ids)}
+    common: dict[str, Any] = dict(votes=vote_json, pass_matrix=pass_matrix, golden_index=golden,
+                                  golden_select_score=round(top / n, 4), golden_holdout_pass=1.0 - failed_share)
+    if top < cfg.min_cluster:
+        return _reject("low_support", counts, evidence=evidence, **common)
+    if top < cfg.min_cluster_share * n:
+        return _reject("low_agreement", counts, evidence=evidence, **common)
+    if runner_up and top < cfg.min_margin * runner_up:
+        return _reject("contested", counts, evidence=evidence, **common)
+    if failed_share > cfg.max_golden_failed:
+        return _reject("partly_labelled", counts, evidence=evidence, **common)
+    counts["test_golden_failed"] += m - len(labelled)
+    keep, empty = [], 0
+    for j in labelled:
+        if _is_empty(table.display[golden][j], kind, golden_cfg):
+            empty += 1
+            counts["test_empty_output"] += 1
+        else:
+            keep.append(j)
+    reason = _label_filters(kind, [keys[golden][j] for j in keep], empty, golden_cfg)
+    final = [_test_json(tests[j], table.display[golden][j], agreement[j],
+                        golden_cfg.weights.get(tests[j].get("tag", "plain"), 1.0), "consensus") for j in keep]
+    if reason:
+        return _reject(reason, counts, tests=final, evidence=evidence, **common)
+    common["pass_matrix"] = {cid: [keys[i][j] == keys[golden][j] for j in keep] for i, cid in enumerate(candidate_ids)}
+    return TaskVerdict("kept", "", tests=final, counts=dict(counts), evidence=evidence, **common)
+
+
+def _evidence(table: _Table, tests: Sequence[dict[str, Any]], golden: int, labelled: Sequence[int],
+              n: int) -> dict[str, Any]:
+    """What a user filters on later: how many candidates agree with the golden on every labelled
+    test, how strong the per-test agreement is, and whether the golden reproduces the samples."""
+    keys = table.keys
+    full = sum(all(row[j] == keys[golden][j] for j in labelled) for row in keys)
+    per_test = []
+    for j in labelled:
+        ok = [row[j] for row in keys if row[j] is not None]
+        per_test.append(sum(k == keys[golden][j] for k in ok) / len(ok) if ok else 0.0)
+    anchored = [j for j, e in enumerate(table.expected) if e is not None]
+    return {
+        "full_agreement": full,
+        "full_agreement_share": round(full / n, 4) if n else 0.0,
+        "mean_test_agreement": round(sum(per_test) / len(per_test), 4) if per_test else 0.0,
+        "min_test_agreement": round(min(per_test), 4) if per_test else 0.0,
+        "samples_known": len(anchored),
+        "golden_passes_samples": all(keys[golden][j] == table.expected[j] for j in anchored) if anchored else None,
+    }
 
 
 def _is_empty(label: str, kind: str, cfg: GoldenConfig) -> bool:
@@ -226,14 +420,14 @@ def _is_empty(label: str, kind: str, cfg: GoldenConfig) -> bool:
     return not label.strip()
 
 
-def _test_json(test: dict[str, Any], vote: TestVote, weight: float, in_select: bool) -> dict[str, Any]:
+def _test_json(test: dict[str, Any], label: str, agreement: float, weight: float, half: str) -> dict[str, Any]:
     return {
         "test_id": test["test_id"],
         "input": test["input"],
-        "output": vote.label,
+        "output": label,
         "weight": weight,
         "tag": test.get("tag", "plain"),
         "source": test.get("source", ""),
-        "agreement": round(vote.agreement, 4),
-        "half": "select" if in_select else "holdout",
+        "agreement": round(agreement, 4),
+        "half": half,
     }

@@ -1,7 +1,10 @@
 """Stage `verify`: solutions x test inputs in the judge -> Verification parquet.
 
-Every candidate runs on every input once (output captured, no expected output); voting, golden
-selection and the hold-out check all reuse those runs. With `cluster=ray` the judge batches fan
+Every candidate runs on every input once (output captured, no expected output); the decision rule
+(`synth.verify.preset`: `consensus`, the default, or `paper`) reuses those runs. Tests with a known
+output (statement samples, imported truths) anchor the vote. A task's content never stops the
+stage: a statement that cannot be parsed is verified without its samples (counted), and a task
+that cannot be verified at all is a rejected record with its reason. With `cluster=ray` the judge batches fan
 out over the cluster's nodes (`xcoder.judge.ray_fanout.RayJudgePool`); locally the judge's own
 worker pool runs them.
 """
@@ -23,8 +26,9 @@ from xcoder.synth.judging import make_judge
 from xcoder.synth.solutions.stage import solutions_parquet
 from xcoder.synth.tasks.stage import tasks_parquet
 from xcoder.synth.tests.stage import JudgeFailure, tests_parquet
-from xcoder.synth.tasks.parse import samples_of
-from xcoder.synth.verify.core import GoldenConfig, TaskVerdict, VoteConfig, normalize_output, verify_outputs
+from xcoder.synth.tasks.parse import ParseFailure, samples_of
+from xcoder.synth.verify.core import (ConsensusConfig, GoldenConfig, TaskVerdict, VoteConfig, normalize_output,
+                                      output_key, verify_outputs)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,22 @@ def golden_config(cfg: DictConfig) -> GoldenConfig:
     )
 
 
+PRESETS = ("consensus", "paper")
+
+
+def consensus_config(cfg: DictConfig) -> ConsensusConfig | None:
+    """The consensus rule's thresholds, or None when `synth.verify.preset=paper`."""
+    preset = str(cfg.synth.verify.preset)
+    if preset not in PRESETS:
+        raise ValueError(f"synth.verify.preset={preset!r}: choose one of {list(PRESETS)}")
+    if preset == "paper":
+        return None
+    c = cfg.synth.verify.consensus
+    return ConsensusConfig(anchor_samples=bool(c.anchor_samples), min_cluster=int(c.min_cluster),
+                           min_cluster_share=float(c.min_cluster_share), min_margin=float(c.min_margin),
+                           max_golden_failed=float(c.max_golden_failed))
+
+
 def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
     vcfg = cfg.synth.verify
     tasks = read_records(tasks_parquet(cfg), Task)
@@ -64,6 +84,7 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
     tins: dict[str, list[TestInput]] = collections.defaultdict(list)
     for t in read_records(tests_parquet(cfg), TestInput):
         tins[t.task_id].append(t)
+    consensus_config(cfg)  # a bad preset fails before any judge work
     knobs = OmegaConf.to_container(vcfg, resolve=True)
     limits_cfg = OmegaConf.to_container(cfg.judge.limits.voting, resolve=True)
     journal = Journal(stage_dir(cfg) / "journal.jsonl")
@@ -71,8 +92,8 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
     for task in tasks:
         cands = sols.get(task.task_id, [])[: int(vcfg.max_candidates)]
         tests = tins.get(task.task_id, [])
-        key = stable_hash(task.task_id, [(c.solution_id, c.code) for c in cands], [(t.test_id, t.input) for t in tests],
-                          knobs, limits_cfg, cfg.synth.seed)
+        key = stable_hash(task.task_id, [(c.solution_id, c.code) for c in cands],
+                          [(t.test_id, t.input, t.expected) for t in tests], knobs, limits_cfg, cfg.synth.seed)
         units.append((key, task, cands, tests))
     todo = [u for u in units if u[0] not in journal]
     log.info("verify: %d tasks, %d already done, %d to do", len(units), len(units) - len(todo), len(todo))
@@ -144,15 +165,29 @@ def _run_batch(cfg: DictConfig, judge: Any, batch: list[Any], journal: Journal) 
 
 def verify_task(cfg: DictConfig, task: Task, cands: list[Solution], tests: list[TestInput],
                 outputs: list[list[str | None]]) -> tuple[Verification, dict[str, int]]:
-    """One task's Verification record (+ test-level drop counts) from its candidates' outputs."""
+    """One task's Verification record (+ test-level drop counts) from its candidates' outputs.
+    Never raises on the task's content: what cannot be verified is a rejected record with its reason."""
     kind = "call" if task.fn_name else "stdio"
-    res: TaskVerdict = verify_outputs(
-        task_id=task.task_id, kind=kind, candidate_ids=[c.solution_id for c in cands],
-        tests=[{"test_id": t.test_id, "input": t.input, "tag": t.tag, "source": t.source} for t in tests],
-        outputs=outputs, vote_cfg=vote_config(cfg), golden_cfg=golden_config(cfg))
-    counts = dict(res.counts)
+    counts: dict[str, int] = {}
+    try:
+        known, unparsed = known_outputs(task, tests)
+        if unparsed:
+            counts["statement_unparsed"] = 1
+        res: TaskVerdict = verify_outputs(
+            task_id=task.task_id, kind=kind, candidate_ids=[c.solution_id for c in cands],
+            tests=[{"test_id": t.test_id, "input": t.input, "tag": t.tag, "source": t.source,
+                    **({"expected": known[t.test_id]} if t.test_id in known else {})} for t in tests],
+            outputs=outputs, vote_cfg=vote_config(cfg), golden_cfg=golden_config(cfg),
+            consensus_cfg=consensus_config(cfg))
+    except (ValueError, TypeError, KeyError) as exc:  # content the rules cannot read: a counted drop
+        log.warning("verify: task %s cannot be verified: %s: %s", task.task_id, type(exc).__name__, exc)
+        counts["unverifiable"] = 1
+        rec = Verification(task_id=task.task_id, status="rejected", reason="unverifiable", kind=kind, tests="[]",
+                           evidence=json.dumps({"error": f"{type(exc).__name__}: {str(exc)[:300]}"}))
+        return rec, counts
+    counts.update(res.counts)
     status, reason = res.status, res.reason
-    mismatched = sample_mismatches(task, kind, res.tests, cfg.synth.verify.vote.normalize)
+    mismatched = sample_mismatches(kind, res.tests, known, cfg.synth.verify.vote.normalize)
     if mismatched:
         counts["sample_label_mismatch"] = mismatched
         if status == "kept" and cfg.synth.verify.reject_sample_mismatch:
@@ -163,14 +198,31 @@ def verify_task(cfg: DictConfig, task: Task, cands: list[Solution], tests: list[
         golden_solution_id=cands[res.golden_index].solution_id if res.golden_index is not None else None,
         golden_select_score=float(res.golden_select_score), golden_holdout_pass=float(res.golden_holdout_pass),
         votes=json.dumps(res.votes), pass_matrix=json.dumps(res.pass_matrix),
+        evidence=json.dumps({"preset": str(cfg.synth.verify.preset), **res.evidence}),
     )
     return rec, counts
 
 
-def sample_mismatches(task: Task, kind: str, tests: list[dict[str, Any]], normalize: str) -> int:
-    """Final tests from the statement's samples whose voted label differs from the statement's own
-    sample output: the statement (or the vote) is wrong about its own example."""
-    expected = {s.input.strip(): normalize_output(s.output, kind, normalize)
-                for s in samples_of(task.question, task.style, task.starter_code)}
-    return sum(1 for t in tests if t.get("source") == "sample" and t["input"].strip() in expected
-               and expected[t["input"].strip()] != t["output"])
+def known_outputs(task: Task, tests: list[TestInput]) -> tuple[dict[str, str], bool]:
+    """test_id -> known output: a test's own `expected`, else (for `sample` tests written before
+    that field existed, or by hand) the statement's sample output for the same input. The bool says
+    the statement had to be parsed and could not be (its samples then anchor nothing)."""
+    known = {t.test_id: t.expected for t in tests if t.expected is not None}
+    pending = [t for t in tests if t.source == "sample" and t.expected is None]
+    if not pending:
+        return known, False
+    try:
+        stated = {s.input.strip(): s.output for s in samples_of(task.question, task.style, task.starter_code)}
+    except (ParseFailure, ValueError, TypeError, KeyError):
+        return known, True
+    known.update({t.test_id: stated[t.input.strip()] for t in pending if t.input.strip() in stated})
+    return known, False
+
+
+def sample_mismatches(kind: str, tests: list[dict[str, Any]], known: dict[str, str], normalize: str) -> int:
+    """Final tests with a known output (statement samples) whose label differs from it under the
+    grading equality: the statement (or the vote) is wrong about its own example."""
+    def key(text: str) -> str | None:
+        return output_key(normalize_output(text, kind, normalize), kind, normalize)
+
+    return sum(1 for t in tests if t["test_id"] in known and key(known[t["test_id"]]) != key(t["output"]))
