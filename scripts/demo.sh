@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole xcoder pipeline on this machine's CPU, offline, in minutes:
 #   synthesis from the shipped replay cache -> dual verification in the judge -> SFT/RL parquet + data card
-#   -> SFT (ms-swift, tiny local model) -> RL (ms-swift GRPO, judge reward) -> eval on the mini LCB sample
+#   -> SFT (ms-swift, tiny local model) -> RL (stock verl GRPO on CPU, judge reward; rl.backend=swift for
+#   ms-swift GRPO) -> eval on the mini LCB sample
 #   -> outputs/demo/report.md
 #
 #   bash scripts/demo.sh                       # installs the environment first if needed (scripts/setup.sh)

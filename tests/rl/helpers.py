@@ -69,3 +69,40 @@ def code_policy(tiny_model: Path, out: Path, steps: int = 150) -> Path:
         opt.zero_grad()
     model.save_pretrained(out)
     return out
+
+
+WRONG_CODE = "n = int(input())\nprint(max(map(int, input().split())))"  # WA on every sum test
+WRONG_ANSWER = f"```python\n{WRONG_CODE}\n```"
+
+
+def mixed_policy(tiny_model: Path, out: Path, steps: int = 150, seed: int = 0) -> Path:
+    """The learning-signal start point: the tiny model taught (in-process SFT warm-up) to answer the
+    sum prompt with the right program (`sum`, reward 5) or a wrong one (`max`, WA: reward 0) about
+    equally often; the two differ in one token, so GRPO with the judge's reward has one clear thing
+    to learn and the reward can rise from ~2.5 towards 5 in a few CPU steps."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if (out / "config.json").exists():
+        return out
+    shutil.copytree(tiny_model, out)
+    tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out, torch_dtype=torch.float32)
+    batch = []
+    for system in ([], [{"role": "system", "content": "You are a helpful assistant."}]):
+        prompt = tok.apply_chat_template([*system, {"role": "user", "content": PROMPT}], tokenize=False,
+                                         add_generation_prompt=True)
+        p_ids = tok(prompt)["input_ids"]
+        for answer in (SUM_ANSWER, WRONG_ANSWER):
+            a_ids = tok(answer + "<|im_end|>")["input_ids"]
+            batch.append((p_ids + a_ids, [-100] * len(p_ids) + a_ids))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    torch.manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        for ids, labels in batch:
+            model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(out)
+    return out
