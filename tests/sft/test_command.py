@@ -198,3 +198,17 @@ def test_slurm_sbatch_sets_torchrun_env_per_node(tmp_path):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("NPROC_PER_NODE=8 NNODES=8 NODE_RANK=5 MASTER_ADDR=gpu-node-01 MASTER_PORT=29500 ")
     assert "global batch" not in out.stderr  # 1 x 2 x 64 = 128, the paper's
+
+
+def test_global_batch_and_cpu_ranks_need_use_cpu():
+    """Without `use_cpu`, transformers does not treat a CPU torchrun group as distributed: every
+    rank would train its own copy. The stage refuses that before launching."""
+    from xcoder.sft.command import check_cpu_ranks, global_batch_size
+
+    cfg = compose(["experiment=demo"])
+    assert global_batch_size(cfg, 2) == 1 * 2 * 2
+    check_cpu_ranks(cfg, 2, cuda=False)  # demo sets use_cpu + gloo
+    paper = compose(["experiment=paper_qwen25_7b_sft"])
+    check_cpu_ranks(paper, 64, cuda=True)
+    with pytest.raises(LaunchError, match="use_cpu=true"):
+        check_cpu_ranks(paper, 2, cuda=False)

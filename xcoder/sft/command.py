@@ -119,21 +119,38 @@ def torchrun_env(cfg: DictConfig, environ: Mapping[str, str], *, dry_run: bool) 
     return env, nnodes * max(gpus, 1)
 
 
+def global_batch_size(cfg: DictConfig, world_size: int) -> int:
+    """Rows per optimizer step: per-device batch x accumulation x data-parallel size (world / sp).
+    What transformers logs as "Total train batch size (w. parallel, distributed & accumulation)"."""
+    sw = cfg.sft.swift
+    per_device, accum = int(sw.per_device_train_batch_size), int(sw.gradient_accumulation_steps or 1)
+    return per_device * accum * world_size // int(sw.sequence_parallel_size or 1)
+
+
 def check_global_batch(cfg: DictConfig, world_size: int) -> str | None:
-    """Compare per-device batch x accumulation x world size with `sft.expect_global_batch_size`;
-    return a message when they differ (None when equal or unchecked)."""
+    """Compare `global_batch_size` with `sft.expect_global_batch_size`; return a message when they
+    differ (None when equal or unchecked)."""
     expected = cfg.sft.expect_global_batch_size
     if expected is None:
         return None
     sw = cfg.sft.swift
     per_device, accum = int(sw.per_device_train_batch_size), int(sw.gradient_accumulation_steps or 1)
     sp = int(sw.sequence_parallel_size or 1)
-    actual = per_device * accum * world_size // sp
+    actual = global_batch_size(cfg, world_size)
     if actual == int(expected):
         return None
     return (f"global batch {per_device} x {accum} x {world_size} processes"
             f"{f' / sp {sp}' if sp > 1 else ''} = {actual}, but sft.expect_global_batch_size={expected} "
             f"(paper: 1 x 2 x 64 GPUs; use cluster=slurm, or change gradient_accumulation_steps)")
+
+
+def check_cpu_ranks(cfg: DictConfig, world_size: int, *, cuda: bool) -> None:
+    """Several processes without CUDA need `use_cpu`: otherwise transformers does not treat the
+    torchrun group as distributed and each rank silently trains its own copy of the model (with it,
+    accelerate runs them as one gloo group)."""
+    if world_size > 1 and not cuda and not cfg.sft.swift.get("use_cpu"):
+        raise LaunchError(f"{world_size} processes without CUDA: set sft.swift.use_cpu=true "
+                          "(otherwise every rank trains its own copy; experiment=demo sets it)")
 
 
 def check_switches(swift_cfg: DictConfig) -> None:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from xcoder.redaction import mask_config
 from xcoder.sft import checkpoint as ckpt
 from xcoder.sft import data as sft_data
-from xcoder.sft.command import LaunchError, SwiftCommand, build_command, check_global_batch
+from xcoder.sft.command import LaunchError, SwiftCommand, build_command, check_cpu_ranks, check_global_batch
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,10 @@ def _train(cfg: DictConfig, model: str) -> int:
     problem = check_global_batch(cfg, probe.world_size)
     if problem:
         raise LaunchError(problem)
+    if probe.world_size > 1:
+        import torch
+
+        check_cpu_ranks(cfg, probe.world_size, cuda=torch.cuda.is_available())
     if rank == 0:
         dataset, stats = sft_data.prepare(cfg.sft.data, tokenizer_path=model)
     else:
