@@ -5,6 +5,9 @@
 - two "nodes" on this machine, `NNODES=2 NODE_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free>`,
   one rank each, launched as two independent commands (as `slurm_sft.sbatch` does per node): node 0
   converts the data and publishes the checkpoint, node 1 waits for the data and only trains.
+- `sft-recipe/slurm_sft.sbatch` itself on a 2-"node" allocation of this machine: stand-in `scontrol`
+  (node list) and `srun` (runs the task once per node with its SLURM_NODEID, as Slurm would) on PATH;
+  the script derives NNODES, MASTER_ADDR and NODE_RANK from SLURM_* as on a cluster.
 Both must form one group of world size 2 (ms-swift logs it), train the same steps with the global
 batch the recipe computes (`global_batch_size`, also what transformers logs), reach the same losses
 (same data, seed and world size), and leave a checkpoint the eval stage loads and generates with.
@@ -112,6 +115,42 @@ def two_nodes(tmp_path_factory, tiny_model, parquet) -> dict:
     return res
 
 
+FAKE_SCONTROL = """#!/usr/bin/env bash
+# stand-in: `scontrol show hostnames LIST` -> one line per node of the allocation
+[ "$1 $2" = "show hostnames" ] && for _ in $(seq "$SLURM_NNODES"); do echo 127.0.0.1; done
+"""
+FAKE_SRUN = """#!/usr/bin/env bash
+# stand-in: run the task once per node (SLURM_NODEID=0..N-1) in parallel; fail if any task fails
+while [[ "$1" == --* ]]; do shift; done
+pids=()
+for ((i = 0; i < SLURM_NNODES; i++)); do SLURM_NODEID=$i "$@" & pids+=($!); done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+exit $rc
+"""
+
+
+@pytest.fixture(scope="module")
+def slurm_job(tmp_path_factory, tiny_model, parquet) -> dict:
+    out = tmp_path_factory.mktemp("slurm2")
+    fake_bin = out / "fakebin"
+    fake_bin.mkdir()
+    for name, text in (("scontrol", FAKE_SCONTROL), ("srun", FAKE_SRUN)):
+        (fake_bin / name).write_text(text)
+        (fake_bin / name).chmod(0o755)
+    overrides = _overrides(out, tiny_model, parquet)
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS} | {
+        "PATH": f"{fake_bin}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": "node[0-1]", "SLURM_NNODES": "2",
+        "SLURM_SUBMIT_DIR": str(REPO_ROOT), "NPROC_PER_NODE": "1", "MASTER_PORT": str(_free_port())}
+    log = out / "sbatch.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(["bash", str(REPO_ROOT / "sft-recipe" / "slurm_sft.sbatch"), *overrides], env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT), start_new_session=True)
+    _wait([proc], [log])
+    # the sbatch adds cluster=slurm; NNODES / NPROC_PER_NODE from the allocation override its 8 x 8
+    return _result(out, [*overrides, "cluster=slurm", "cluster.nnodes=2", "cluster.gpus_per_node=1"], [log])
+
+
 def test_two_processes_on_one_node_form_one_group(two_processes):
     r = two_processes
     assert r["world"] == [("0", "2", "2")]
@@ -138,3 +177,11 @@ def test_both_checkpoints_load_in_eval(two_processes, two_nodes, tmp_path):
                            "eval.sampling.n=1", "eval.sampling.max_tokens=16"])
             res = run_eval(cfg, judge=judge)
             assert res["model_path"] == str(r["final"]) and res["windows"]["v5"]["score"]["problems"] == 3
+
+
+def test_slurm_sbatch_on_two_nodes_matches_the_single_node_run(slurm_job, two_processes):
+    r = slurm_job
+    assert r["world"] == [("0", "2", "1"), ("1", "2", "1")]
+    assert r["batch"] == [global_batch_size(r["cfg"], 2)]
+    assert r["losses"] == pytest.approx(two_processes["losses"], rel=1e-4)
+    assert r["final"].is_symlink()
