@@ -99,7 +99,7 @@ def _import_cfg(tmp_path, lines):
     src = tmp_path / "problems.jsonl"
     src.write_text("\n".join(lines) + "\n")
     return compose(["experiment=demo", f"run.output_dir={tmp_path}/run", f"synth.import.path={src}",
-                    "synth.stages=[import,verify]", "synth.verify.golden.min_tests=3"])
+                    "synth.stages=[import,verify,export]", "synth.verify.golden.min_tests=3"])
 
 
 ADD = "a, b = map(int, input().split())\nprint(a + b)"
@@ -108,7 +108,9 @@ MUL = "a, b = map(int, input().split())\nprint(a * b)"
 
 
 def test_import_round_trips_jsonl_through_verify_and_foreign_tasks_never_crash_it(tmp_path):
-    from xcoder.records import Solution, Task, TestInput, Verification, read_records
+    from pathlib import Path
+
+    from xcoder.records import RLRow, Solution, Task, TestInput, Verification, read_records
     from xcoder.synth.cli import run_stages
     from xcoder.synth.solutions.stage import solutions_parquet
     from xcoder.synth.tasks.stage import tasks_parquet
@@ -143,3 +145,9 @@ def test_import_round_trips_jsonl_through_verify_and_foreign_tasks_never_crash_i
     v = manifest["verify"]
     assert v["kept"] == 2 and v["drop_reasons"] == {"all_candidates_failed": 1}
     assert v["test_drop_reasons"].get("statement_unparsed") == 1
+    # the evidence travels to the RL parquet and the data card
+    rl = {r.extra_info["task_id"]: r.extra_info for r in read_records(cfg.synth.rl_parquet, RLRow)}
+    assert set(rl) == {"add", "odd"}
+    assert json.loads(rl["add"]["verification"])["cluster"] == 3 and 0.5 < rl["add"]["confidence"] <= 1.0
+    card = Path(manifest["export"]["data_card"]).read_text()
+    assert "synth.verify.preset=consensus" in card

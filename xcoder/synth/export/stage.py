@@ -212,6 +212,7 @@ def build_card(cfg, tasks, sols, vers, kept, sft_rows, rl_rows, export_counts) -
             "agreement_histogram": card.histogram(agreements, edges),
             "agreement_histogram_all": card.histogram(all_agreements, edges),
         },
+        "verification": verification_summary(cfg, kept),
         "golden": {"holdout_pass": card.quantiles([v.golden_holdout_pass for v in kept]),
                    "select_score": card.quantiles([v.golden_select_score for v in kept])},
         "lengths": {
@@ -237,3 +238,18 @@ def build_card(cfg, tasks, sols, vers, kept, sft_rows, rl_rows, export_counts) -
     tmp.write_text(card.render_markdown(data, plots), encoding="utf-8")
     tmp.replace(md)
     return str(md)
+
+
+def verification_summary(cfg: DictConfig, kept: list[Verification]) -> dict[str, Any]:
+    """The kept tasks' verification evidence, as distributions a user can filter on later."""
+    evidence = [json.loads(v.evidence or "{}") for v in kept]
+    share = [e["full_agreement_share"] for e in evidence if "full_agreement_share" in e]
+    est = [e["est_precision"] for e in evidence if e.get("est_precision") is not None]
+    edges = [0.0, 0.25, 0.5, 0.625, 0.75, 0.875, 1.0]
+    return {
+        "preset": str(cfg.synth.verify.preset),
+        "agreeing_share": card.quantiles(share),
+        "agreeing_share_histogram": card.histogram(share, edges),
+        "est_precision": card.quantiles(est),
+        "sample_anchored": sum(e.get("golden_passes_samples") is True for e in evidence),
+    }

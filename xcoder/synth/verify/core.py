@@ -48,8 +48,8 @@ class ConsensusConfig:
 
     anchor_samples: bool = True  # a candidate contradicting a statement sample's known output never votes
     min_cluster: int = 2  # voters in the golden's agreement cluster
-    min_cluster_share: float = 0.5  # ... as a share of all n candidates (not only the voters)
-    min_margin: float = 2.0  # golden cluster size / runner-up cluster size
+    min_cluster_share: float = 0.375  # ... as a share of all n candidates (not only the voters)
+    min_margin: float = 3.0  # golden cluster size / runner-up cluster size
     max_golden_failed: float = 0.1  # golden fails (crash/TLE) on more than this share of inputs -> reject
 
 

@@ -27,6 +27,7 @@ from xcoder.synth.solutions.stage import solutions_parquet
 from xcoder.synth.tasks.stage import tasks_parquet
 from xcoder.synth.tests.stage import JudgeFailure, tests_parquet
 from xcoder.synth.tasks.parse import ParseFailure, samples_of
+from xcoder.synth.verify.calibration import estimated_precision
 from xcoder.synth.verify.core import (ConsensusConfig, GoldenConfig, TaskVerdict, VoteConfig, normalize_output,
                                       output_key, verify_outputs)
 
@@ -198,7 +199,8 @@ def verify_task(cfg: DictConfig, task: Task, cands: list[Solution], tests: list[
         golden_solution_id=cands[res.golden_index].solution_id if res.golden_index is not None else None,
         golden_select_score=float(res.golden_select_score), golden_holdout_pass=float(res.golden_holdout_pass),
         votes=json.dumps(res.votes), pass_matrix=json.dumps(res.pass_matrix),
-        evidence=json.dumps({"preset": str(cfg.synth.verify.preset), **res.evidence}),
+        evidence=json.dumps({"preset": str(cfg.synth.verify.preset), **res.evidence,
+                             "est_precision": estimated_precision(res.evidence) if status == "kept" else None}),
     )
     return rec, counts
 
