@@ -52,6 +52,7 @@ def _ray_dir(tmp: Path) -> str:
 def _verl_args(policy: Path, data: Path, out: Path, sign: int) -> list[str]:
     return ["experiment=demo", "rl.backend=verl", f"rl.model_path={policy}", f"rl.data.train_files=[{data}]",
             f"rl.output_dir={out}", f"rl.cpu_ray_temp_dir={_ray_dir(out)}",
+            "rl.data.system_prompt=null",  # the warm-up learnt the prompt without the demo SFT system message
             f"rl.reward.scale={5.0 * sign}", f"rl.reward.format_penalty={-2.0 * sign}",
             "rl.verl.data.train_batch_size=2", "rl.verl.data.max_prompt_length=64",
             "rl.verl.data.max_response_length=48", "rl.verl.actor_rollout_ref.rollout.n=8",
@@ -154,9 +155,9 @@ def test_verl_cpu_run_saves_merges_resumes_after_kill_and_restarts_on_a_new_conf
     final = Path(manifest["final_checkpoint"])
     AutoModelForCausalLM.from_pretrained(final)  # the merged HF checkpoint eval loads
     # 3. a changed config is a new run: the old checkpoints move aside, training starts at step 1
-    changed = [*args, "rl.verl.actor_rollout_ref.actor.optim.lr=5e-4", "rl.verl_extra_args=[trainer.total_training_steps=1]"]
+    changed = [*args, "rl.verl.actor_rollout_ref.actor.optim.lr=5e-4", "rl.verl.data.train_batch_size=4"]  # 2 steps
     fresh = subprocess.run([*XCODER, *changed], env=_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT)
     assert fresh.returncode == 0, (fresh.stdout + fresh.stderr)[-4000:]
     assert list(out.glob("checkpoints.superseded-*")), sorted(p.name for p in out.iterdir())
-    assert [r["step"] for r in verl_steps(ckpt)] == [1]
+    assert [r["step"] for r in verl_steps(ckpt)] == [1, 2]
     assert json.loads((out / "manifest.json").read_text())["key"] != manifest["key"]

@@ -149,3 +149,24 @@ def test_hf_server_generates_with_logprobs_and_loads_weights(tiny_model):
     assert float(server.model.model.embed_tokens.weight.abs().sum()) == 0.0 and server.global_steps == 3
     with pytest.raises(RuntimeError, match="weight sync"):
         server.load_weights({"no.such.weight": torch.zeros(1)})
+
+
+def test_system_prompt_view_for_verl_only(tmp_path):
+    """The demo's verl prompts carry the SFT system message (swift gets it from rl.swift.system);
+    rows are otherwise unchanged, and the paper recipes (system_prompt null) train on the rows as they are."""
+    from xcoder.records import RLRow, read_table
+    from xcoder.rl.stage import planned_data, prepare_data
+
+    from .helpers import write_sum_parquet
+
+    data = write_sum_parquet(tmp_path / "rl.parquet", copies=2)
+    base = ["experiment=demo", f"rl.data.train_files=[{data}]", f"rl.output_dir={tmp_path}/rl"]
+    cfg = xcoder_compose(base)
+    train, _ = prepare_data(cfg.rl)
+    assert train == [f"{tmp_path}/rl/data/train.parquet"] == planned_data(cfg.rl)[0]
+    rows = read_table(train[0], RLRow).to_pylist()
+    assert [m["role"] for m in rows[0]["prompt"]] == ["system", "user"]
+    assert rows[0]["prompt"][0]["content"] == cfg.rl.swift.system
+    assert planned_data(xcoder_compose([*base, "rl.backend=swift"]).rl)[0] == [str(data)]
+    assert planned_data(xcoder_compose([*base, "rl.data.system_prompt=null"]).rl)[0] == [str(data)]
+    assert xcoder_compose(["experiment=paper_qwen25_7b_rl"]).rl.data.system_prompt is None

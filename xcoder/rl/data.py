@@ -70,6 +70,17 @@ def sandbox_fusion_view(table: pa.Table, data_source: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=table.schema)
 
 
+def system_prompt_view(table: pa.Table, system: str) -> pa.Table:
+    """Same rows with `system` as the first chat message (rows that already have one keep theirs).
+    Why: verl builds the prompt from the rows alone; a policy SFT-trained with a system message
+    (the demo's) answers off-distribution without it (ms-swift gets it from `rl.swift.system`)."""
+    rows = table.to_pylist()
+    for row in rows:
+        if not row["prompt"] or row["prompt"][0].get("role") != "system":
+            row["prompt"] = [{"role": "system", "content": system}, *row["prompt"]]
+    return pa.Table.from_pylist(rows, schema=table.schema)
+
+
 # ---- released X-Coder-RL-40k ------------------------------------------------------------------
 def _messages(value: Any, where: str) -> list[dict[str, str]]:
     value = _loads_deep(value, f"{where}: prompt")

@@ -68,9 +68,15 @@ def planned_data(rl: DictConfig) -> tuple[list[str], list[str]]:
         raise ValueError(f"rl.data.source must be 'synth' or 'released', got {rl.data.source!r}")
     train = _as_list(rl.data.train_files)
     val = _as_list(rl.data.val_files)
-    if sf:
+    if sf or _system_prompt(rl):
         return [str(out / "train.parquet")], ([str(out / "val.parquet")] if val else [])
     return train, val
+
+
+def _system_prompt(rl: DictConfig) -> str | None:
+    """`rl.data.system_prompt` for the verl backend (swift takes `rl.swift.system`)."""
+    text = rl.data.get("system_prompt")
+    return str(text) if text and str(rl.backend) == "verl" else None
 
 
 def prepare_data(rl: DictConfig) -> tuple[list[str], list[str]]:
@@ -98,9 +104,14 @@ def prepare_data(rl: DictConfig) -> tuple[list[str], list[str]]:
         for f in files:
             n = rldata.validate_rl_file(f)
             log.info("validated %s: %d RL rows", f, n)
-        if sf_source and files:
+        system = _system_prompt(rl)
+        if (sf_source or system) and files:
             table = rldata.concat_rl_files(files)
-            write_table_atomic(rldata.sandbox_fusion_view(table, sf_source), out / f"{name}.parquet")
+            if sf_source:
+                table = rldata.sandbox_fusion_view(table, sf_source)
+            if system:
+                table = rldata.system_prompt_view(table, system)
+            write_table_atomic(table, out / f"{name}.parquet")
     return train, val
 
 
