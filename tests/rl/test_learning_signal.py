@@ -42,6 +42,16 @@ def _env(tmp: Path) -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
+@pytest.fixture(autouse=True)
+def _remove_private_ray_dirs():
+    """Ray session logs of this test's runs go with the test."""
+    yield
+    import shutil
+
+    for d in Path("/tmp").glob(f"xr-{os.getpid()}-*"):
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _ray_dir(tmp: Path) -> str:
     """Short private Ray dir (unix socket paths under it must stay < 107 bytes)."""
     d = Path("/tmp") / f"xr-{os.getpid()}-{abs(hash(str(tmp))) % 10**8}"

@@ -170,3 +170,25 @@ def test_system_prompt_view_for_verl_only(tmp_path):
     assert planned_data(xcoder_compose([*base, "rl.backend=swift"]).rl)[0] == [str(data)]
     assert planned_data(xcoder_compose([*base, "rl.data.system_prompt=null"]).rl)[0] == [str(data)]
     assert xcoder_compose(["experiment=paper_qwen25_7b_rl"]).rl.data.system_prompt is None
+
+
+def test_hf_server_left_padding_gives_each_prompt_its_own_answer(tiny_model):
+    """Prompts of different lengths share one left-padded batch: greedy tokens and log-probs must be
+    the ones each prompt gets alone (positions follow the attention mask, not the padded column)."""
+    import asyncio
+
+    from xcoder.rl.verl_cpu.hf_rollout import HFRolloutServer
+
+    server = HFRolloutServer({"prompt_length": 64, "response_length": 8, "seed": 0},
+                             {"local_path": str(tiny_model)}, replica_rank=0)
+    greedy = {"temperature": 0, "top_p": 1.0, "top_k": -1, "logprobs": True}
+    long, short = list(range(5, 30)), list(range(40, 48))
+
+    async def together():
+        return await asyncio.gather(server.generate(long, dict(greedy), "a"), server.generate(short, dict(greedy), "b"))
+
+    batched = asyncio.run(together())
+    alone = [asyncio.run(server.generate(p, dict(greedy), "x")) for p in (long, short)]
+    for got, want in zip(batched, alone):
+        assert got.token_ids == want.token_ids
+        assert got.log_probs == pytest.approx(want.log_probs, abs=1e-4)
