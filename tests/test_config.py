@@ -52,3 +52,13 @@ def test_stage_outputs_chain_by_interpolation():
     assert cfg.rl.model_path == cfg.sft.final_checkpoint
     assert cfg.eval.model_path == cfg.rl.final_checkpoint
     assert cfg.synth.output_dir.startswith("outputs/chain")
+
+
+def test_window_override_replaces_the_map_and_stays_struct():
+    cfg = compose(['eval.windows={early: {start: "2024-08-01", end: "2024-09-01"}}'])
+    assert OmegaConf.to_container(cfg.eval.windows) == {"early": {"start": "2024-08-01", "end": "2024-09-01"}}
+    with pytest.raises(Exception, match="not in struct"):
+        cfg.eval.windows.typo = 1
+    assert compose(["eval.windows=null"]).eval.windows is None
+    demo = compose(["experiment=demo", 'eval.windows={w: {start: "2025-01-01", end: null}}'])
+    assert list(demo.eval.windows) == ["w"]

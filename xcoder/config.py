@@ -25,13 +25,31 @@ class ConfigError(ValueError):
     """The requested configuration does not compose (unknown key, group option or bad value)."""
 
 
+# Maps whose keys are the user's own names (a window is called whatever the user likes). Hydra merges
+# a dict override into the existing map, and struct mode refuses a new key, so `eval.windows={early:
+# {...}}` would fail; for these keys an override replaces the whole map, as the READMEs document.
+REPLACED_MAPS: tuple[str, ...] = ("eval.windows",)
+
+
+def expand_overrides(overrides: Sequence[str]) -> list[str]:
+    """Rewrite `key=value` for a key in REPLACED_MAPS into Hydra's delete-then-add pair."""
+    out: list[str] = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key in REPLACED_MAPS:
+            out += [f"~{key}", f"+{key}={value}"]
+        else:
+            out.append(override)
+    return out
+
+
 def compose(overrides: Sequence[str] = (), *, return_hydra_config: bool = False) -> DictConfig:
     """Compose `configs/config.yaml` with command-line style overrides (`key=value`, `group=option`)."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name="xcoder"):
             cfg = hydra_compose(
-                config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config
+                config_name="config", overrides=expand_overrides(overrides), return_hydra_config=return_hydra_config
             )
     except Exception as exc:  # hydra raises several exception types; all mean "bad request"
         raise ConfigError(f"cannot compose config with overrides {list(overrides)}: {exc}") from exc

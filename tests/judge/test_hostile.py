@@ -15,6 +15,9 @@ import pytest
 
 from xcoder.judge import JudgeTest, Limits, Program, Verdict
 
+README = Path(__file__).resolve().parents[2] / "README.md"  # a host file the sandbox must not reach
+PWNED = README.parent.parent / "xcoder-pwned"  # a host path the sandbox must not create
+
 SHORT = Limits(time_s=2, memory_mb=128, max_processes=32)
 
 
@@ -80,7 +83,7 @@ def test_write_outside_scratch_fails_and_host_untouched(judge, tmp_path):
 def test_read_outside_fails(judge, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP SECRET")
-    targets = [str(secret), "/root/.bashrc", "/work/main/README.md", "/etc/shadow", "/proc/1/environ"]
+    targets = [str(secret), "/root/.bashrc", str(README), "/etc/shadow", "/proc/1/environ"]
     code = "got = []\nfor t in %r:\n    try:\n        got.append(open(t).read()[:20])\n    except OSError:\n        pass\nprint(len(got), 'TOP SECRET' in ''.join(got))\n" % (targets,)
     res = _run(judge, code, expected="0 False")
     assert res.verdict == Verdict.AC, res
@@ -144,11 +147,11 @@ def test_background_process_does_not_outlive_the_run(judge):
 def test_os_system_cannot_harm_the_host(judge, tmp_path):
     marker = tmp_path / "keep.txt"
     marker.write_text("still here")
-    code = f"import os\nos.system('rm -rf {tmp_path} /work/main/README.md 2>/dev/null; echo hi > /work/pwned 2>/dev/null')\nprint('done')\n"
+    code = f"import os\nos.system('rm -rf {tmp_path} {README} 2>/dev/null; echo hi > {PWNED} 2>/dev/null')\nprint('done')\n"
     res = _run(judge, code, expected="done")
     assert res.verdict == Verdict.AC, res
     assert marker.read_text() == "still here"
-    assert Path("/work/main/README.md").exists() and not Path("/work/pwned").exists()
+    assert README.exists() and not PWNED.exists()
 
 
 def test_output_flood_is_ole_and_fast(judge):
