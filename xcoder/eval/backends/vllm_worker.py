@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -80,6 +81,9 @@ def run(work_dir: Path) -> int:
             import ray
 
             ray.shutdown()
+    own_temp = ray_init.get("_temp_dir") if ray_init and not job.get("ray_temp_dir") else None
+    if own_temp:  # only after a clean run: a failed run keeps Ray's session logs for debugging
+        shutil.rmtree(own_temp, ignore_errors=True)
     return 0
 
 
