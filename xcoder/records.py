@@ -8,10 +8,11 @@ broken or stale hand-off fails at the boundary instead of three stages later.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence, TypeVar
+from typing import Any, ClassVar, Iterable, Iterator, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -323,8 +324,114 @@ def read_table(path: str | os.PathLike, record_type: type[Record]) -> pa.Table:
 def read_records(path: str | os.PathLike, record_type: type[R]) -> list[R]:
     """Read and validate a parquet file into a list of records."""
     table = read_table(path, record_type)
+    return _table_records(table, record_type)
+
+
+def _table_records(table: pa.Table, record_type: type[R]) -> list[R]:
     names = [f.name for f in dataclasses.fields(record_type)]  # type: ignore[arg-type]
     return [record_type(**{k: row[k] for k in names if k in row}) for row in table.to_pylist()]
+
+
+def iter_record_batches(path: str | os.PathLike, record_type: type[R], batch_rows: int = 1024) -> Iterator[list[R]]:
+    """Stream a parquet file as validated lists of at most `batch_rows` records: memory stays
+    bounded by one batch (plus one row group of pyarrow's read buffer), whatever the file's size."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file (expected a {record_type.__name__} parquet file)")
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaError(f"{path}: not a readable parquet file: {exc}") from exc
+    start = 0
+    for batch in pf.iter_batches(batch_size=max(1, int(batch_rows))):
+        table = validate_table(pa.Table.from_batches([batch]), record_type, source=f"{path} (rows {start}+)")
+        start += table.num_rows
+        yield _table_records(table, record_type)
+
+
+def count_rows(path: str | os.PathLike) -> int:
+    """Rows of a parquet file, from its footer (nothing is read); 0 if the file does not exist yet."""
+    path = Path(path)
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+
+def iter_records(path: str | os.PathLike, record_type: type[R], batch_rows: int = 1024) -> Iterator[R]:
+    """Stream a parquet file record by record (see `iter_record_batches`)."""
+    for batch in iter_record_batches(path, record_type, batch_rows):
+        yield from batch
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RecordWriter:
+    """Write records to a parquet file as they come, one row group per `row_group_rows` records, to a
+    temp file renamed into place on `close()`: memory is bounded by one row group, and readers never
+    see half a file (a killed run leaves the previous file, if any, untouched). Use as a context
+    manager: an exception discards the temp file. `keep_identical`: an existing file with the same
+    bytes is left untouched (same mtime), so downstream stages keyed on it see nothing new;
+    `changed` says whether the file was replaced."""
+
+    def __init__(self, path: str | os.PathLike, record_type: type[R], row_group_rows: int = 1024,
+                 *, keep_identical: bool = False) -> None:
+        self.path = Path(path)
+        self.keep_identical = keep_identical
+        self.changed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.record_type = record_type
+        self.row_group_rows = max(1, int(row_group_rows))
+        self.rows = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._writer = pq.ParquetWriter(self._tmp, record_type.SCHEMA)
+        self._pending: list[Record] = []
+
+    def write(self, records: Iterable[Record]) -> None:
+        for r in records:
+            self._pending.append(r)
+            if len(self._pending) >= self.row_group_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = to_table(self._pending, self.record_type)  # type: ignore[arg-type]
+            validate_table(table, self.record_type, source=f"<writing {self.path.name}>")
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+            self._pending = []
+
+    def close(self) -> bool:
+        """Finish the file; True when it replaced (or created) `path`."""
+        self._flush()
+        self._writer.close()
+        if self.keep_identical and _sha256(self._tmp) == _sha256(self.path):
+            self._tmp.unlink()
+            self.changed = False
+        else:
+            os.replace(self._tmp, self.path)
+            self.changed = True
+        return self.changed
+
+    def abort(self) -> None:
+        """Discard the temp file (after `close`, nothing is left to discard)."""
+        if self._tmp.exists():
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def validate_table(table: pa.Table, record_type: type[Record], source: str) -> pa.Table:

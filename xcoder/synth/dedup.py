@@ -28,21 +28,44 @@ def shingles(text: str, n: int) -> set[str]:
     return {" ".join(w[i : i + n]) for i in range(len(w) - n + 1)}
 
 
+class NearDuplicateIndex:
+    """MinHash LSH over statements, streamed: `is_new(text)` answers "no earlier kept text shares a
+    band with it" and, if so, remembers it. Same banding as datasketch's `MinHashLSH` (its optimal
+    b x r for the threshold) and the same answer as its `query`, but each text costs b 64-bit band
+    keys (no MinHash objects, no key strings are kept): about 0.5 KB a text at num_perm=128, so a
+    200k-task run needs ~100 MB, and the work per text is constant (no pairwise comparison)."""
+
+    def __init__(self, *, threshold: float, num_perm: int, shingle: int, seed: int = 1) -> None:
+        from datasketch.lsh import _optimal_param
+
+        self.num_perm, self.shingle, self.seed = num_perm, shingle, seed
+        self.bands, self.rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
+        self._tables: list[set[int]] = [set() for _ in range(self.bands)]
+
+    def _band_keys(self, text: str) -> list[int]:
+        from datasketch import MinHash
+
+        mh = MinHash(num_perm=self.num_perm, seed=self.seed)
+        for s in shingles(text, self.shingle):
+            mh.update(s.encode("utf-8"))
+        hv = mh.hashvalues
+        r = self.rows
+        return [int.from_bytes(hashlib.blake2b(hv[i * r:(i + 1) * r].tobytes(), digest_size=8).digest(), "little")
+                for i in range(self.bands)]
+
+    def is_new(self, text: str) -> bool:
+        keys = self._band_keys(text)
+        if any(k in table for k, table in zip(keys, self._tables)):
+            return False
+        for k, table in zip(keys, self._tables):
+            table.add(k)
+        return True
+
+
 def near_duplicates(texts: Sequence[str], *, threshold: float, num_perm: int, shingle: int, seed: int = 1) -> list[int]:
     """Indices of texts that near-duplicate an EARLIER text (first occurrence kept), by MinHash LSH."""
-    from datasketch import MinHash, MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    dups = []
-    for i, text in enumerate(texts):
-        mh = MinHash(num_perm=num_perm, seed=seed)
-        for s in shingles(text, shingle):
-            mh.update(s.encode("utf-8"))
-        if lsh.query(mh):
-            dups.append(i)
-        else:
-            lsh.insert(str(i), mh)
-    return dups
+    index = NearDuplicateIndex(threshold=threshold, num_perm=num_perm, shingle=shingle, seed=seed)
+    return [i for i, text in enumerate(texts) if not index.is_new(text)]
 
 
 def code_fingerprint(code: str) -> str:

@@ -20,6 +20,25 @@ def histogram(values: Sequence[float], edges: Sequence[float]) -> dict[str, int]
     return out
 
 
+class Histogram:
+    """`histogram` computed incrementally: add values as they stream past, read the same dict."""
+
+    def __init__(self, edges: Sequence[float]) -> None:
+        self.edges = list(edges)
+        self.counts = [0] * (len(self.edges) - 1)
+
+    def add(self, value: float) -> None:
+        for i, (lo, hi) in enumerate(zip(self.edges, self.edges[1:])):
+            if lo <= value < hi or (i == len(self.counts) - 1 and value == hi):
+                self.counts[i] += 1
+                return
+
+    def as_dict(self) -> dict[str, int]:
+        last = len(self.counts) - 1
+        return {f"[{lo:g},{hi:g}{']' if i == last else ')'}": c
+                for i, (lo, hi, c) in enumerate(zip(self.edges, self.edges[1:], self.counts))}
+
+
 def quantiles(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}

@@ -7,21 +7,18 @@ parquet files and data card untouched, so sft/rl see nothing new).
 
 from __future__ import annotations
 
+import array
 import collections
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from omegaconf import DictConfig
 
-from xcoder.records import (STYLES, FeatureSubtree, RLRow, SFTRow, Solution, Task, Verification, read_records,
-                            to_table, validate_table)
+from xcoder.records import STYLES, FeatureSubtree, RecordWriter, RLRow, SFTRow, Solution, Task, Verification, iter_records
 from xcoder.synth import llm_io
-from xcoder.synth.common import DropCounter, write_json_atomic
+from xcoder.synth.common import DropCounter, GroupedReader, write_json_atomic
 from xcoder.synth.dedup import code_fingerprint
 from xcoder.synth.export import build, card
 from xcoder.synth.solutions.stage import solutions_parquet
@@ -43,77 +40,99 @@ def prompt_messages(tpl: Any, task: Task, system: bool) -> list[dict[str, str]]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    """Stream kept tasks (verification order = task order) into the SFT and RL parquet files;
+    statistics for the data card are gathered on the way (`CardStats`), never the rows themselves."""
     ecfg = cfg.synth.export
-    tasks = {t.task_id: t for t in read_records(tasks_parquet(cfg), Task)}
-    sols: dict[str, list[Solution]] = collections.defaultdict(list)
-    for s in read_records(solutions_parquet(cfg), Solution):
-        sols[s.task_id].append(s)
-    vers = read_records(verify_parquet(cfg), Verification)
+    if ecfg.sft.solutions not in ("passing", "golden"):
+        raise ValueError(f"synth.export.sft.solutions: unknown {ecfg.sft.solutions!r} (passing | golden)")
+    if ecfg.rl.order not in ("none", "pass_rate_desc", "pass_rate_asc"):
+        raise ValueError(f"synth.export.rl.order: unknown {ecfg.rl.order!r} (none | pass_rate_desc | pass_rate_asc)")
     tpl = llm_io.load_template(cfg.synth.solutions.template)
-    kept = [v for v in vers if v.status == "kept" and v.task_id in tasks]
-
-    sft_drops = DropCounter()
-    sft_rows: list[SFTRow] = []
-    seen_code: set[str] = set()
-    for v in kept:
-        task = tasks[v.task_id]
-        prefix = prompt_messages(tpl, task, system=bool(ecfg.sft.system_prompt))
-        candidates = build.passing_solutions(v, sols[v.task_id])
-        if ecfg.sft.solutions == "golden":
-            candidates = [s for s in candidates if s.solution_id == v.golden_solution_id]
-        elif ecfg.sft.solutions != "passing":
-            raise ValueError(f"synth.export.sft.solutions: unknown {ecfg.sft.solutions!r} (passing | golden)")
-        sft_drops.merge({"failed_final_tests": len(sols[v.task_id]) - len(build.passing_solutions(v, sols[v.task_id]))})
-        taken = 0
-        for s in candidates:
-            fp = code_fingerprint(s.code)
-            if ecfg.dedup_solutions and fp in seen_code:
-                sft_drops.drop("duplicate_solution")
-                continue
-            if taken >= int(ecfg.sft.max_per_task):
-                sft_drops.drop("over_max_per_task")
-                continue
-            seen_code.add(fp)
-            sft_rows.append(build.sft_row(task, s, prefix, build.selected_features(task)))
-            taken += 1
-    sft_drops.kept = len(sft_rows)
-
     buckets = {k: float(x) for k, x in ecfg.rl.buckets.items()}
-    rl_pairs = []
-    for i, v in enumerate(kept):
-        task = tasks[v.task_id]
-        rate = build.teacher_pass_rate(v)
-        prompt = prompt_messages(tpl, task, system=bool(ecfg.rl.system_prompt))
-        rl_pairs.append((rate, build.rl_row(task, v, prompt, index=i, data_source=ecfg.rl.data_source,
-                                            vote_normalize=str(cfg.synth.verify.vote.normalize),
-                                            pass_rate=rate, difficulty=build.difficulty_bucket(rate, buckets))))
-    rl_rows: list[RLRow] = build.order_rows(rl_pairs, ecfg.rl.order)
-
-    data_changed = write_records_if_changed(cfg.synth.sft_parquet, sft_rows, SFTRow)
-    data_changed = write_records_if_changed(cfg.synth.rl_parquet, rl_rows, RLRow) or data_changed
-    counts = {"kept_tasks": len(kept), "sft_rows": len(sft_rows), "rl_rows": len(rl_rows),
+    sols = GroupedReader(iter_records(solutions_parquet(cfg), Solution), key=lambda s: s.task_id)
+    tasks = GroupedReader(iter_records(tasks_parquet(cfg), Task), key=lambda t: t.task_id)
+    stats = CardStats(cfg)
+    sft_drops = DropCounter()
+    seen_code: set[int] = set()  # 8-byte fingerprints of exported solutions (exact-duplicate removal)
+    rates: collections.Counter[float] = collections.Counter()
+    n_kept = 0
+    rl_path = Path(cfg.synth.rl_parquet)
+    rl_unordered = rl_path.with_name(f".{rl_path.name}.unordered") if ecfg.rl.order != "none" else rl_path
+    sft_out = RecordWriter(cfg.synth.sft_parquet, SFTRow, keep_identical=True)
+    rl_out = RecordWriter(rl_unordered, RLRow, keep_identical=ecfg.rl.order == "none")
+    try:
+        for v in iter_records(verify_parquet(cfg), Verification):
+            stats.add_verification(v)
+            task_rows = tasks.take(v.task_id)
+            task_sols = sols.take(v.task_id)
+            if v.status != "kept" or not task_rows:
+                continue
+            task = task_rows[0]
+            stats.add_kept(v, task)
+            prefix = prompt_messages(tpl, task, system=bool(ecfg.sft.system_prompt))
+            passing = build.passing_solutions(v, task_sols)
+            candidates = passing if ecfg.sft.solutions == "passing" else [
+                s for s in passing if s.solution_id == v.golden_solution_id]
+            sft_drops.merge({"failed_final_tests": len(task_sols) - len(passing)})
+            taken = 0
+            for sol in candidates:
+                fp = int(code_fingerprint(sol.code)[:16], 16)
+                if ecfg.dedup_solutions and fp in seen_code:
+                    sft_drops.drop("duplicate_solution")
+                    continue
+                if taken >= int(ecfg.sft.max_per_task):
+                    sft_drops.drop("over_max_per_task")
+                    continue
+                seen_code.add(fp)
+                row = build.sft_row(task, sol, prefix, build.selected_features(task))
+                sft_out.write([row])
+                stats.add_sft(row)
+                taken += 1
+            rate = build.teacher_pass_rate(v)
+            prompt = prompt_messages(tpl, task, system=bool(ecfg.rl.system_prompt))
+            rl_out.write([build.rl_row(task, v, prompt, index=n_kept, data_source=ecfg.rl.data_source,
+                                       vote_normalize=str(cfg.synth.verify.vote.normalize), pass_rate=rate,
+                                       difficulty=build.difficulty_bucket(rate, buckets))])
+            rates[rate] += 1
+            n_kept += 1
+        sft_changed = sft_out.close()
+        rl_changed = rl_out.close()
+    except BaseException:
+        sft_out.abort()
+        rl_out.abort()
+        raise
+    if ecfg.rl.order != "none":
+        rl_changed = _write_ordered(rl_unordered, rl_path, rates, descending=ecfg.rl.order == "pass_rate_desc")
+    sft_drops.kept = sft_out.rows
+    counts = {"kept_tasks": n_kept, "sft_rows": sft_out.rows, "rl_rows": n_kept,
               "sft": sft_drops.as_dict(), "rl_order": ecfg.rl.order}
     write_json_if_changed(stage_dir(cfg) / "manifest.json", counts)
     card_md = stage_dir(cfg) / "DATA_CARD.md"
-    if not data_changed and card_md.is_file() and (stage_dir(cfg) / "data_card.json").is_file():
+    if not (sft_changed or rl_changed) and card_md.is_file() and (stage_dir(cfg) / "data_card.json").is_file():
         # the card describes how THIS data was made (LLM usage, units processed): a rerun that
         # produced identical parquet must not replace it with the rerun's "0 processed, no usage"
         log.info("data unchanged; data card %s kept", card_md)
         data_card = str(card_md)
     else:
-        data_card = build_card(cfg, tasks, sols, vers, kept, sft_rows, rl_rows, counts)
+        data_card = build_card(cfg, stats, counts)
     counts["data_card"] = data_card
     return counts
 
 
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _write_ordered(unordered: Path, path: Path, rates: collections.Counter[float], *, descending: bool) -> bool:
+    """The RL rows sorted by teacher pass rate (stable), without holding them: one streamed pass over
+    the unordered file per distinct rate (pass rates are k/n fractions, so there are only a few)."""
+    out = RecordWriter(path, RLRow, keep_identical=True)
+    try:
+        for rate in sorted(rates, reverse=descending):
+            out.write(r for r in iter_records(unordered, RLRow) if r.extra_info["pass_rate"] == rate)
+        changed = out.close()
+    except BaseException:
+        out.abort()
+        raise
+    finally:
+        unordered.unlink(missing_ok=True)
+    return changed
 
 
 def write_records_if_changed(path: str | Path, rows: list[Any], record_type: type) -> bool:
@@ -123,18 +142,9 @@ def write_records_if_changed(path: str | Path, rows: list[Any], record_type: typ
     pipeline must not hand them a "new" file (new mtime) and so trigger retraining.
     Returns True when the file was (re)written.
     """
-    path = Path(path)
-    table = to_table(rows, record_type)
-    validate_table(table, record_type, source="<in-memory>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    if _sha256(tmp) == _sha256(path):
-        tmp.unlink()
-        log.info("%s unchanged (same content hash); left untouched", path)
-        return False
-    os.replace(tmp, path)
-    return True
+    with RecordWriter(path, record_type, keep_identical=True) as out:
+        out.write(rows)
+    return out.changed
 
 
 def write_json_if_changed(path: Path, data: Any) -> bool:
@@ -154,7 +164,73 @@ def _manifest(cfg: DictConfig, stage: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def build_card(cfg, tasks, sols, vers, kept, sft_rows, rl_rows, export_counts) -> str:
+class CardStats:
+    """The data card's statistics, gathered as verification records and exported rows stream past:
+    counters, histograms and compact numeric arrays (a few bytes per task), never the rows."""
+
+    AGREEMENT_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    TOKEN_EDGES = (0, 512, 1024, 2048, 4096, 8192, 16384, 32768, 10**9)
+    SHARE_EDGES = (0.0, 0.25, 0.5, 0.625, 0.75, 0.875, 1.0)
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.subtree_leaves: dict[int, int] = {}
+        sub_path = Path(cfg.synth.features.subtrees_parquet)
+        if sub_path.exists():
+            for s in iter_records(sub_path, FeatureSubtree):
+                self.subtree_leaves[s.idx] = len(card.leaves(json.loads(s.features))) or s.leaf_count
+        self.agreement = card.Histogram(self.AGREEMENT_EDGES)
+        self.agreement_all = card.Histogram(self.AGREEMENT_EDGES)
+        self.share_hist = card.Histogram(self.SHARE_EDGES)
+        self.tokens_hist = card.Histogram(self.TOKEN_EDGES)
+        self.per_task: collections.Counter[int] = collections.Counter()
+        self.by_source: collections.Counter[str] = collections.Counter()
+        self.by_tag: collections.Counter[str] = collections.Counter()
+        self.styles_kept: collections.Counter[str] = collections.Counter()
+        self.styles_sft: collections.Counter[str] = collections.Counter()
+        self.features: set[str] = set()
+        self.final_tests = 0
+        self.sample_anchored = 0
+        self.arrays = {name: array.array("d") for name in ("holdout", "select", "question_chars", "selected",
+                                                            "share", "sft_tokens", "agreeing_share", "est")}
+
+    def add_verification(self, v: Verification) -> None:
+        for x in json.loads(v.votes):
+            if x.get("successes"):
+                self.agreement_all.add(x["agreement"])
+
+    def add_kept(self, v: Verification, task: Task) -> None:
+        tests = json.loads(v.tests)
+        self.per_task[len(tests)] += 1
+        self.final_tests += len(tests)
+        for t in tests:
+            self.agreement.add(t["agreement"])
+            self.by_source[t.get("source", "")] += 1
+            self.by_tag[t.get("tag", "")] += 1
+        a = self.arrays
+        a["holdout"].append(v.golden_holdout_pass)
+        a["select"].append(v.golden_select_score)
+        a["question_chars"].append(len(task.question))
+        selected = card.leaves(json.loads(task.stage1).get("selected_features_tree", {}))
+        self.features.update(selected)
+        a["selected"].append(len(selected))
+        if self.subtree_leaves.get(task.subtree_idx):
+            a["share"].append(round(len(selected) / self.subtree_leaves[task.subtree_idx], 3))
+        self.styles_kept[task.style] += 1
+        evidence = json.loads(v.evidence or "{}")
+        if "full_agreement_share" in evidence:
+            a["agreeing_share"].append(evidence["full_agreement_share"])
+            self.share_hist.add(evidence["full_agreement_share"])
+        if evidence.get("est_precision") is not None:
+            a["est"].append(evidence["est_precision"])
+        self.sample_anchored += evidence.get("golden_passes_samples") is True
+
+    def add_sft(self, row: SFTRow) -> None:
+        self.arrays["sft_tokens"].append(row.num_tokens)
+        self.tokens_hist.add(row.num_tokens)
+        self.styles_sft[row.style] += 1
+
+
+def build_card(cfg: DictConfig, stats: CardStats, export_counts: dict[str, Any]) -> str:
     out_dir = stage_dir(cfg)
     stages = {s: _manifest(cfg, s) for s in STAGE_ORDER[:-1]}
     run_manifest = Path(cfg.synth.output_dir) / "manifest.json"
@@ -165,60 +241,51 @@ def build_card(cfg, tasks, sols, vers, kept, sft_rows, rl_rows, export_counts) -
                                   "drop_reasons": sampled.get("rejected") or {}}
     stages = {s: m for s, m in stages.items() if m}
     stages["export (SFT solutions)"] = export_counts["sft"]
-    kept_ids = {v.task_id for v in kept}
-    final_tests = [t for v in kept for t in json.loads(v.tests)]
-    per_task = [len(json.loads(v.tests)) for v in kept]
-    agreements = [t["agreement"] for t in final_tests]
-    all_agreements = [x["agreement"] for v in vers for x in json.loads(v.votes) if x.get("successes")]
-    edges = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    subtree_leaves: dict[int, int] = {}
-    sub_path = Path(cfg.synth.features.subtrees_parquet)
-    if sub_path.exists():
-        for s in read_records(sub_path, FeatureSubtree):
-            subtree_leaves[s.idx] = len(card.leaves(json.loads(s.features))) or s.leaf_count
-    selected = {tid: card.leaves(json.loads(t.stage1).get("selected_features_tree", {})) for tid, t in tasks.items()
-                if tid in kept_ids}
-    shares = [len(selected[tid]) / subtree_leaves[tasks[tid].subtree_idx] for tid in selected
-              if subtree_leaves.get(tasks[tid].subtree_idx)]
-    sft_tokens = [r.num_tokens for r in sft_rows]
+    a = stats.arrays
     task_drops = stages.get("tasks", {}).get("drop_reasons") or {}
-    token_edges = [0, 512, 1024, 2048, 4096, 8192, 16384, 32768, 10**9]
     usage: dict[str, Any] = {}  # client.usage() is keyed by the stage's accounting bucket already
     for m in stages.values():
         if isinstance(m, dict) and isinstance(m.get("llm_usage"), dict):
             usage.update(m["llm_usage"])
+    task_styles = (stages.get("tasks") or {}).get("styles") or {}
+    per_task = [n for n, c in sorted(stats.per_task.items()) for _ in range(c)]
     data = {
         "run": cfg.run.name,
         "outputs": {"sft_parquet": str(cfg.synth.sft_parquet), "rl_parquet": str(cfg.synth.rl_parquet),
-                    "sft_rows": len(sft_rows), "rl_rows": len(rl_rows)},
+                    "sft_rows": export_counts["sft_rows"], "rl_rows": export_counts["rl_rows"]},
         "stages": stages,
         "styles": {
-            "tasks": {s: sum(t.style == s for t in tasks.values()) for s in STYLES},
-            "kept_tasks": {s: sum(tasks[i].style == s for i in kept_ids) for s in STYLES},
-            "sft_rows": {s: sum(r.style == s for r in sft_rows) for s in STYLES},
+            "tasks": {s: int(task_styles.get(s, 0)) for s in STYLES},
+            "kept_tasks": {s: stats.styles_kept.get(s, 0) for s in STYLES},
+            "sft_rows": {s: stats.styles_sft.get(s, 0) for s in STYLES},
         },
         "feature_coverage": {
-            "distinct_selected_features": len({f for fs in selected.values() for f in fs}),
-            "selected_per_task": card.quantiles([len(v) for v in selected.values()]),
-            "selected_share": card.quantiles([round(x, 3) for x in shares]),
+            "distinct_selected_features": len(stats.features),
+            "selected_per_task": card.quantiles([int(x) for x in a["selected"]]),
+            "selected_share": card.quantiles(list(a["share"])),
         },
         "tests": {
-            "final_tests": len(final_tests),
+            "final_tests": stats.final_tests,
             "per_task": card.quantiles(per_task),
-            "per_task_histogram": dict(sorted(collections.Counter(per_task).items())),
-            "by_source": dict(collections.Counter(t.get("source", "") for t in final_tests)),
-            "by_tag": dict(collections.Counter(t.get("tag", "") for t in final_tests)),
+            "per_task_histogram": dict(sorted(stats.per_task.items())),
+            "by_source": dict(stats.by_source),
+            "by_tag": dict(stats.by_tag),
             "test_drop_reasons": stages.get("verify", {}).get("test_drop_reasons", {}),
-            "agreement_histogram": card.histogram(agreements, edges),
-            "agreement_histogram_all": card.histogram(all_agreements, edges),
+            "agreement_histogram": stats.agreement.as_dict(),
+            "agreement_histogram_all": stats.agreement_all.as_dict(),
         },
-        "verification": verification_summary(cfg, kept),
-        "golden": {"holdout_pass": card.quantiles([v.golden_holdout_pass for v in kept]),
-                   "select_score": card.quantiles([v.golden_select_score for v in kept])},
+        "verification": {
+            "preset": str(cfg.synth.verify.preset),
+            "agreeing_share": card.quantiles(list(a["agreeing_share"])),
+            "agreeing_share_histogram": stats.share_hist.as_dict(),
+            "est_precision": card.quantiles(list(a["est"])),
+            "sample_anchored": stats.sample_anchored,
+        },
+        "golden": {"holdout_pass": card.quantiles(list(a["holdout"])), "select_score": card.quantiles(list(a["select"]))},
         "lengths": {
-            "sft_tokens": card.quantiles(sft_tokens),
-            "sft_tokens_histogram": card.histogram(sft_tokens, token_edges),
-            "question_chars": card.quantiles([len(tasks[i].question) for i in kept_ids]),
+            "sft_tokens": card.quantiles([int(x) for x in a["sft_tokens"]]),
+            "sft_tokens_histogram": stats.tokens_hist.as_dict(),
+            "question_chars": card.quantiles([int(x) for x in a["question_chars"]]),
         },
         "dedup": {
             "near_duplicate_statement": task_drops.get("near_duplicate_statement", 0),
@@ -238,18 +305,3 @@ def build_card(cfg, tasks, sols, vers, kept, sft_rows, rl_rows, export_counts) -
     tmp.write_text(card.render_markdown(data, plots), encoding="utf-8")
     tmp.replace(md)
     return str(md)
-
-
-def verification_summary(cfg: DictConfig, kept: list[Verification]) -> dict[str, Any]:
-    """The kept tasks' verification evidence, as distributions a user can filter on later."""
-    evidence = [json.loads(v.evidence or "{}") for v in kept]
-    share = [e["full_agreement_share"] for e in evidence if "full_agreement_share" in e]
-    est = [e["est_precision"] for e in evidence if e.get("est_precision") is not None]
-    edges = [0.0, 0.25, 0.5, 0.625, 0.75, 0.875, 1.0]
-    return {
-        "preset": str(cfg.synth.verify.preset),
-        "agreeing_share": card.quantiles(share),
-        "agreeing_share_histogram": card.histogram(share, edges),
-        "est_precision": card.quantiles(est),
-        "sample_anchored": sum(e.get("golden_passes_samples") is True for e in evidence),
-    }

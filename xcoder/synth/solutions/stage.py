@@ -17,9 +17,9 @@ from typing import Any
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from xcoder.records import Solution, Task, read_records, write_records
+from xcoder.records import RecordWriter, Solution, Task, count_rows, iter_records
 from xcoder.synth import llm_io
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, write_json_atomic
+from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units, write_json_atomic
 from xcoder.synth.solutions.parse import check_length, estimate_tokens, final_code
 from xcoder.synth.tasks.parse import ParseFailure
 from xcoder.synth.tasks.stage import tasks_parquet
@@ -48,45 +48,51 @@ def teachers(cfg: DictConfig) -> list[dict[str, Any]]:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     scfg = cfg.synth.solutions
-    tasks = read_records(tasks_parquet(cfg), Task)
     tpl = llm_io.load_template(scfg.template)
     params = llm_io.params_of(scfg.params)
     teacher_list = teachers(cfg)
     journal = Journal(stage_dir(cfg) / "journal.jsonl")
-    units = [(stable_hash(t.task_id, t.question, tpl.version_id, params, teacher_list, cfg.llm.model,
-                          scfg.min_tokens, scfg.max_tokens, scfg.require_single_block), t) for t in tasks]
-    todo = [u for u in units if u[0] not in journal]
-    log.info("solutions: %d tasks, %d already done, %d to do", len(units), len(units) - len(todo), len(todo))
-    usage: dict[str, Any] = {}
+    units = ((stable_hash(t.task_id, t.question, tpl.version_id, params, teacher_list, cfg.llm.model,
+                          scfg.min_tokens, scfg.max_tokens, scfg.require_single_block), t)
+             for t in iter_records(tasks_parquet(cfg), Task))
+    client = None
     llm_failed: list[str] = []  # error text per task left unjournaled (a request failed; retried on rerun)
-    if todo:
-        client = llm_io.make_client(cfg, stage="solutions")
-        bar = tqdm(total=len(todo), desc="solutions", unit="task")
+    bar = tqdm(total=count_rows(tasks_parquet(cfg)), desc="solutions", unit="task")
+
+    def process(todo: list[tuple[str, Task]]) -> None:
+        nonlocal client
+        client = client or llm_io.make_client(cfg, stage="solutions")
         for batch in chunked(todo, cfg.synth.batch_size):
-            llm_failed += _run_batch(cfg, client, batch, tpl, params, teacher_list, journal)
-            bar.update(len(batch))
-        bar.close()
-        usage = llm_io.usage(client)
+            llm_failed.extend(_run_batch(cfg, client, batch, tpl, params, teacher_list, journal))
+
     counter = DropCounter()
-    solutions: list[Solution] = []
-    for entry in journal.entries(k for k, _ in units):
-        counter.merge(entry["drops"])
-        solutions.extend(Solution(**r) for r in entry["records"])
-    counter.kept = len(solutions)
-    write_records(solutions_parquet(cfg), solutions, Solution)
-    per_task: dict[str, int] = {}
-    for s in solutions:
-        per_task[s.task_id] = per_task.get(s.task_id, 0) + 1
+    tasks_with = 0
+    by_teacher = {t["name"]: 0 for t in teacher_list}
+    with RecordWriter(solutions_parquet(cfg), Solution) as out:
+        def emit(entry: dict[str, Any]) -> None:
+            counter.merge(entry["drops"])
+            sols = [Solution(**r) for r in entry["records"]]
+            out.write(sols)
+            nonlocal tasks_with
+            tasks_with += bool(sols)
+            for sol in sols:
+                by_teacher[sol.teacher] = by_teacher.get(sol.teacher, 0) + 1
+            bar.update(1)
+
+        n_units, resumed = stream_units(units, journal, window=int(cfg.synth.batch_size), process=process, emit=emit)
+    bar.close()
+    journal.close()
+    counter.kept = sum(by_teacher.values())
     counts = {
-        "tasks": len(units),
-        "resumed_units": len(units) - len(todo),
-        "processed_units": len(todo) - len(llm_failed),
+        "tasks": n_units,
+        "resumed_units": resumed,
+        "processed_units": n_units - resumed - len(llm_failed),
         "llm_error_retry_on_rerun": len(llm_failed),
-        "requested": len(units) * sum(t["n"] for t in teacher_list),
+        "requested": n_units * sum(t["n"] for t in teacher_list),
         **counter.as_dict(),
-        "tasks_without_solutions": sum(1 for _, t in units if t.task_id not in per_task),
-        "by_teacher": {t["name"]: sum(s.teacher == t["name"] for s in solutions) for t in teacher_list},
-        "llm_usage": usage,
+        "tasks_without_solutions": n_units - tasks_with,
+        "by_teacher": by_teacher,
+        "llm_usage": llm_io.usage(client) if client is not None else {},
     }
     write_json_atomic(stage_dir(cfg) / "manifest.json", counts)
     llm_io.raise_if_llm_errors("solutions", len(llm_failed), llm_failed[-1] if llm_failed else None)

@@ -12,14 +12,15 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import pyarrow.parquet as pq
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from xcoder.records import STYLES, FeatureSubtree, Task, read_records, write_records
+from xcoder.records import STYLES, FeatureSubtree, RecordWriter, Task, count_rows, iter_records, read_records
 from xcoder.synth import dedup, llm_io
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, write_json_atomic
+from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units, write_json_atomic
 from xcoder.synth.tasks.parse import ParseFailure, parse_stage2, validate_stage1
 
 log = logging.getLogger(__name__)
@@ -48,56 +49,80 @@ def choose_style(cfg: DictConfig, position: int, subtree_idx: int) -> str:
     return style
 
 
+def _subtrees_in_order(path: str, limit: int | None) -> Iterator[FeatureSubtree]:
+    """Subtrees by `idx`, streamed when the file is already in that order (as `features.sample`
+    writes it); otherwise sorted in memory, with a warning (only the idx column is read to check)."""
+    idx = pq.read_table(path, columns=["idx"]).column("idx").to_pylist()
+    if all(a <= b for a, b in zip(idx, idx[1:])):
+        for n, sub in enumerate(iter_records(path, FeatureSubtree)):
+            if limit is not None and n >= limit:
+                return
+            yield sub
+        return
+    log.warning("tasks: %s is not sorted by idx; sorting it in memory", path)
+    subs = sorted(read_records(path, FeatureSubtree), key=lambda s: s.idx)
+    yield from subs[:limit] if limit is not None else subs
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     tcfg = cfg.synth.tasks
-    subtrees = read_records(cfg.synth.features.subtrees_parquet, FeatureSubtree)
-    subtrees.sort(key=lambda s: s.idx)
-    if tcfg.limit is not None:
-        subtrees = subtrees[: int(tcfg.limit)]
     stage1_tpl = llm_io.load_template(tcfg.templates.stage1)
     style_tpls = {s: llm_io.load_template(tcfg.templates[s]) for s in STYLES}
     params = llm_io.params_of(tcfg.params)
     model = tcfg.model
     journal = Journal(stage_dir(cfg) / "journal.jsonl")
+    limit = None if tcfg.limit is None else int(tcfg.limit)
+    source = str(cfg.synth.features.subtrees_parquet)
 
-    units = []
-    for pos, sub in enumerate(subtrees):
-        style = choose_style(cfg, pos, sub.idx)
-        key = stable_hash(sub.features, sub.idx, style, stage1_tpl.version_id, style_tpls[style].version_id,
-                          params, model, cfg.llm.model, tcfg.min_samples, tcfg.min_selected_features)
-        units.append((key, sub, style))
-    todo = [u for u in units if u[0] not in journal]
-    log.info("tasks: %d subtrees, %d already done, %d to do", len(units), len(units) - len(todo), len(todo))
+    def units() -> Iterator[tuple[str, tuple[FeatureSubtree, str]]]:
+        for pos, sub in enumerate(_subtrees_in_order(source, limit)):
+            style = choose_style(cfg, pos, sub.idx)
+            key = stable_hash(sub.features, sub.idx, style, stage1_tpl.version_id, style_tpls[style].version_id,
+                              params, model, cfg.llm.model, tcfg.min_samples, tcfg.min_selected_features)
+            yield key, (sub, style)
 
+    client = None
     llm_failed: list[str] = []  # error text per unit left unjournaled (request failed; retried on rerun)
-    if todo:
-        client = llm_io.make_client(cfg, stage="tasks")
-        bar = tqdm(total=len(todo), desc="tasks", unit="subtree")
-        for batch in chunked(todo, cfg.synth.batch_size):
-            llm_failed += _run_batch(cfg, client, batch, stage1_tpl, style_tpls, params, model, journal)
-            bar.update(len(batch))
-        bar.close()
-        usage = llm_io.usage(client)
-    else:
-        usage = {}
+    total = count_rows(source)
+    bar = tqdm(total=min(total, limit) if limit is not None else total, desc="tasks", unit="subtree")
+
+    def process(todo: list[tuple[str, tuple[FeatureSubtree, str]]]) -> None:
+        nonlocal client
+        client = client or llm_io.make_client(cfg, stage="tasks")
+        for batch in chunked([(k, sub, style) for k, (sub, style) in todo], cfg.synth.batch_size):
+            llm_failed.extend(_run_batch(cfg, client, batch, stage1_tpl, style_tpls, params, model, journal))
 
     counter = DropCounter()
-    tasks: list[Task] = []
-    for entry in journal.entries(k for k, _, _ in units):
-        counter.merge(entry["drops"])
-        tasks.extend(Task(**r) for r in entry["records"])
-    tasks, dedup_counts = _dedup(cfg, tasks)
-    counter.merge(dedup_counts)
-    counter.kept = len(tasks)
-    write_records(tasks_parquet(cfg), tasks, Task)
+    styles = {s: 0 for s in STYLES}
+    screen = _Screen(cfg)
+    with RecordWriter(tasks_parquet(cfg), Task) as out:
+        def emit(entry: dict[str, Any]) -> None:
+            counter.merge(entry["drops"])
+            for r in entry["records"]:
+                task = Task(**r)
+                reason = screen.reason(task)
+                if reason:
+                    counter.drop(reason, task.task_id)
+                    continue
+                out.write([task])
+                styles[task.style] += 1
+            bar.update(1)
+
+        n_units, resumed = stream_units(units(), journal, window=int(cfg.synth.batch_size), process=process, emit=emit)
+    bar.close()
+    journal.close()
+    if screen.index is not None:
+        log.info("decontamination: %d benchmark statements, %d tasks removed", screen.index.docs,
+                 counter.reasons.get("benchmark_contaminated", 0))
+    counter.kept = sum(styles.values())
     counts = {
-        "subtrees": len(units),
-        "resumed_units": len(units) - len(todo),
-        "processed_units": len(todo) - len(llm_failed),
+        "subtrees": n_units,
+        "resumed_units": resumed,
+        "processed_units": n_units - resumed - len(llm_failed),
         "llm_error_retry_on_rerun": len(llm_failed),
         **counter.as_dict(),
-        "styles": {s: sum(t.style == s for t in tasks) for s in STYLES},
-        "llm_usage": usage,
+        "styles": styles,
+        "llm_usage": llm_io.usage(client) if client is not None else {},
     }
     write_json_atomic(stage_dir(cfg) / "manifest.json", counts)
     llm_io.raise_if_llm_errors("tasks", len(llm_failed), llm_failed[-1] if llm_failed else None)
@@ -153,26 +178,28 @@ def _run_batch(cfg, client, batch, stage1_tpl, style_tpls, params, model, journa
     return llm_failed
 
 
-def _dedup(cfg: DictConfig, tasks: list[Task]) -> tuple[list[Task], dict[str, int]]:
-    dcfg = cfg.synth.dedup
-    counts: dict[str, int] = {}
-    if dcfg.statements.enabled and len(tasks) > 1:
-        dups = set(dedup.near_duplicates(
-            [t.question for t in tasks], threshold=dcfg.statements.threshold,
-            num_perm=dcfg.statements.num_perm, shingle=dcfg.statements.shingle))
-        if dups:
-            counts["near_duplicate_statement"] = len(dups)
-        tasks = [t for i, t in enumerate(tasks) if i not in dups]
-    benchmarks = list(dcfg.benchmarks or [])
-    if benchmarks:
-        statements = [s for path in benchmarks for s in dedup.load_benchmark_statements(path)]
-        index = dedup.NgramIndex(statements, dcfg.ngram)
-        kept = [t for t in tasks if index.hits(t.question) < dcfg.min_ngram_hits]
-        if len(kept) < len(tasks):
-            counts["benchmark_contaminated"] = len(tasks) - len(kept)
-        log.info("decontamination: %d benchmark statements, %d tasks removed", index.docs, len(tasks) - len(kept))
-        tasks = kept
-    return tasks, counts
+class _Screen:
+    """Near-duplicate statements (MinHash LSH, the first kept) and benchmark contamination (word
+    n-grams), applied to tasks in output order as they stream out: constant work per task, memory
+    of a few band keys per kept task (`dedup.NearDuplicateIndex`)."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        dcfg = cfg.synth.dedup
+        self.min_hits = int(dcfg.min_ngram_hits)
+        self.near = (dedup.NearDuplicateIndex(threshold=dcfg.statements.threshold, num_perm=dcfg.statements.num_perm,
+                                              shingle=dcfg.statements.shingle)
+                     if dcfg.statements.enabled else None)
+        benchmarks = list(dcfg.benchmarks or [])
+        self.index = (dedup.NgramIndex((s for path in benchmarks for s in dedup.load_benchmark_statements(path)),
+                                       dcfg.ngram) if benchmarks else None)
+
+    def reason(self, task: Task) -> str:
+        """Why the task is dropped, or ""."""
+        if self.near is not None and not self.near.is_new(task.question):
+            return "near_duplicate_statement"
+        if self.index is not None and self.index.hits(task.question) >= self.min_hits:
+            return "benchmark_contaminated"
+        return ""
 
 
 def _record_failure(exc: ParseFailure, step: str, key: str, subtree_idx: int, journal: Any,

@@ -10,6 +10,7 @@ error and a rerun retries just those tasks.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from pathlib import Path
@@ -18,9 +19,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from xcoder.records import Task, TestInput, read_records, write_records
+from xcoder.records import RecordWriter, Task, TestInput, count_rows, iter_records
 from xcoder.synth import llm_io
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, write_json_atomic
+from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units, write_json_atomic
 from xcoder.synth.judging import make_judge
 from xcoder.synth.tasks.parse import ParseFailure, parse_signature, samples_of
 from xcoder.synth.tasks.stage import tasks_parquet
@@ -46,58 +47,63 @@ def tests_parquet(cfg: DictConfig) -> Path:
 
 def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
     tcfg = cfg.synth.tests
-    tasks = read_records(tasks_parquet(cfg), Task)
     tpls = {name: llm_io.load_template(tcfg.templates[name]) for name in ("inputs", "generator", "validator")}
     params = llm_io.params_of(tcfg.params)
     journal = Journal(stage_dir(cfg) / "journal.jsonl")
     knobs = OmegaConf.to_container(tcfg, resolve=True)
-    units = [(stable_hash(t.task_id, t.question, t.starter_code, {k: v.version_id for k, v in tpls.items()},
-                          knobs, cfg.llm.model), t) for t in tasks]
-    todo = [u for u in units if u[0] not in journal]
-    log.info("tests: %d tasks, %d already done, %d to do", len(units), len(units) - len(todo), len(todo))
-    usage: dict[str, Any] = {}
+    units = ((stable_hash(t.task_id, t.question, t.starter_code, {k: v.version_id for k, v in tpls.items()},
+                          knobs, cfg.llm.model), t) for t in iter_records(tasks_parquet(cfg), Task))
+    client = None
+    own_judge = judge is None
     judge_failures = 0
     llm_failed: list[str] = []  # error text per task left unjournaled (a request failed; retried on rerun)
-    if todo:
-        client = llm_io.make_client(cfg, stage="tests")
-        own_judge = judge is None
-        if own_judge:
-            judge = make_judge(cfg)
-        try:
-            bar = tqdm(total=len(todo), desc="tests", unit="task")
-            for batch in chunked(todo, cfg.synth.batch_size):
-                n_judge, errors = _run_batch(cfg, client, judge, batch, tpls, params, journal)
-                judge_failures += n_judge
-                llm_failed += errors
-                bar.update(len(batch))
-            bar.close()
-        finally:
-            if own_judge:
-                judge.close()
-        usage = llm_io.usage(client)
+    bar = tqdm(total=count_rows(tasks_parquet(cfg)), desc="tests", unit="task")
+
+    def process(todo: list[tuple[str, Task]]) -> None:
+        nonlocal client, judge, judge_failures
+        client = client or llm_io.make_client(cfg, stage="tests")
+        judge = judge or make_judge(cfg)
+        for batch in chunked(todo, cfg.synth.batch_size):
+            n_judge, errors = _run_batch(cfg, client, judge, batch, tpls, params, journal)
+            judge_failures += n_judge
+            llm_failed.extend(errors)
+
     counter = DropCounter()
-    inputs: list[TestInput] = []
-    per_task: dict[str, int] = {}
+    with_tests = 0
+    per_task: collections.Counter[int] = collections.Counter()  # tests per task -> tasks
     by_source: dict[str, int] = {}
-    for entry in journal.entries(k for k, _ in units):
-        counter.merge(entry["drops"])
-        for r in entry["records"]:
-            inputs.append(TestInput(**r))
-            per_task[r["task_id"]] = per_task.get(r["task_id"], 0) + 1
-            by_source[r["source"]] = by_source.get(r["source"], 0) + 1
-    counter.kept = len(inputs)
-    write_records(tests_parquet(cfg), inputs, TestInput)
+    try:
+        with RecordWriter(tests_parquet(cfg), TestInput) as out:
+            def emit(entry: dict[str, Any]) -> None:
+                nonlocal with_tests
+                counter.merge(entry["drops"])
+                rows = [TestInput(**r) for r in entry["records"]]
+                out.write(rows)
+                counter.kept += len(rows)
+                with_tests += bool(rows)
+                per_task[len(rows)] += 1
+                for r in rows:
+                    by_source[r.source] = by_source.get(r.source, 0) + 1
+                bar.update(1)
+
+            n_units, resumed = stream_units(units, journal, window=int(cfg.synth.batch_size), process=process,
+                                            emit=emit)
+    finally:
+        if own_judge and judge is not None:
+            judge.close()
+        journal.close()
+    bar.close()
     counts = {
-        "tasks": len(units),
-        "resumed_units": len(units) - len(todo),
-        "processed_units": len(todo) - judge_failures - len(llm_failed),
+        "tasks": n_units,
+        "resumed_units": resumed,
+        "processed_units": n_units - resumed - judge_failures - len(llm_failed),
         "judge_failures_retry_on_rerun": judge_failures,
         "llm_error_retry_on_rerun": len(llm_failed),
         **counter.as_dict(),
-        "tasks_with_tests": len(per_task),
+        "tasks_with_tests": with_tests,
         "by_source": by_source,
-        "per_task": per_task,
-        "llm_usage": usage,
+        "tests_per_task_histogram": dict(sorted(per_task.items())),
+        "llm_usage": llm_io.usage(client) if client is not None else {},
     }
     write_json_atomic(stage_dir(cfg) / "manifest.json", counts)
     if llm_failed and judge_failures:

@@ -15,13 +15,13 @@ import collections
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from xcoder.records import Solution, Task, TestInput, Verification, read_records, write_records
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, write_json_atomic
+from xcoder.records import RecordWriter, Solution, Task, TestInput, Verification, count_rows, iter_records
+from xcoder.synth.common import DropCounter, GroupedReader, Journal, chunked, stable_hash, stream_units, write_json_atomic
 from xcoder.synth.judging import make_judge
 from xcoder.synth.solutions.stage import solutions_parquet
 from xcoder.synth.tasks.stage import tasks_parquet
@@ -78,54 +78,57 @@ def consensus_config(cfg: DictConfig) -> ConsensusConfig | None:
 
 def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
     vcfg = cfg.synth.verify
-    tasks = read_records(tasks_parquet(cfg), Task)
-    sols: dict[str, list[Solution]] = collections.defaultdict(list)
-    for s in read_records(solutions_parquet(cfg), Solution):
-        sols[s.task_id].append(s)
-    tins: dict[str, list[TestInput]] = collections.defaultdict(list)
-    for t in read_records(tests_parquet(cfg), TestInput):
-        tins[t.task_id].append(t)
     consensus_config(cfg)  # a bad preset fails before any judge work
     knobs = OmegaConf.to_container(vcfg, resolve=True)
     limits_cfg = OmegaConf.to_container(cfg.judge.limits.voting, resolve=True)
     journal = Journal(stage_dir(cfg) / "journal.jsonl")
-    units = []
-    for task in tasks:
-        cands = sols.get(task.task_id, [])[: int(vcfg.max_candidates)]
-        tests = tins.get(task.task_id, [])
-        key = stable_hash(task.task_id, [(c.solution_id, c.code) for c in cands],
-                          [(t.test_id, t.input, t.expected) for t in tests], knobs, limits_cfg, cfg.synth.seed)
-        units.append((key, task, cands, tests))
-    todo = [u for u in units if u[0] not in journal]
-    log.info("verify: %d tasks, %d already done, %d to do", len(units), len(units) - len(todo), len(todo))
+    sols = GroupedReader(iter_records(solutions_parquet(cfg), Solution), key=lambda s: s.task_id)
+    tins = GroupedReader(iter_records(tests_parquet(cfg), TestInput), key=lambda t: t.task_id)
+
+    def units() -> Iterator[tuple[str, tuple[Task, list[Solution], list[TestInput]]]]:
+        for task in iter_records(tasks_parquet(cfg), Task):
+            cands = sols.take(task.task_id)[: int(vcfg.max_candidates)]
+            tests = tins.take(task.task_id)
+            key = stable_hash(task.task_id, [(c.solution_id, c.code) for c in cands],
+                              [(t.test_id, t.input, t.expected) for t in tests], knobs, limits_cfg, cfg.synth.seed)
+            yield key, (task, cands, tests)
+
+    own_judge = judge is None
     judge_failures = 0
-    if todo:
-        own = judge is None
-        judge = make_judge(cfg) if own else judge
-        try:
-            bar = tqdm(total=len(todo), desc="verify", unit="task")
-            for batch in chunked(todo, int(vcfg.tasks_per_judge_batch)):
-                judge_failures += _run_batch(cfg, judge, batch, journal)
-                bar.update(len(batch))
-            bar.close()
-        finally:
-            if own:
-                judge.close()
+    bar = tqdm(total=count_rows(tasks_parquet(cfg)), desc="verify", unit="task")
+
+    def process(todo: list[tuple[str, tuple[Task, list[Solution], list[TestInput]]]]) -> None:
+        nonlocal judge, judge_failures
+        judge = judge or make_judge(cfg)
+        flat = [(key, task, cands, tests) for key, (task, cands, tests) in todo]
+        for batch in chunked(flat, int(vcfg.tasks_per_judge_batch)):
+            judge_failures += _run_batch(cfg, judge, batch, journal)
+
     counter = DropCounter()
     test_drops: collections.Counter[str] = collections.Counter()
-    records = []
-    for entry in journal.entries(u[0] for u in units):
-        for r in entry["records"]:
-            records.append(Verification(**r))
-            if r["status"] == "rejected":
-                counter.drop(r["reason"])
-        test_drops.update(entry.get("test_drops", {}))
-    counter.kept = sum(r.status == "kept" for r in records)
-    write_records(verify_parquet(cfg), records, Verification)
+    try:
+        with RecordWriter(verify_parquet(cfg), Verification, row_group_rows=256) as out:
+            def emit(entry: dict[str, Any]) -> None:
+                for r in entry["records"]:
+                    out.write([Verification(**r)])
+                    if r["status"] == "rejected":
+                        counter.drop(r["reason"])
+                    else:
+                        counter.kept += 1
+                test_drops.update(entry.get("test_drops", {}))
+                bar.update(1)
+
+            n_units, resumed = stream_units(units(), journal, window=int(cfg.synth.batch_size), process=process,
+                                            emit=emit)
+    finally:
+        if own_judge and judge is not None:
+            judge.close()
+        journal.close()
+    bar.close()
     counts = {
-        "tasks": len(units),
-        "resumed_units": len(units) - len(todo),
-        "processed_units": len(todo) - judge_failures,
+        "tasks": n_units,
+        "resumed_units": resumed,
+        "processed_units": n_units - resumed - judge_failures,
         "judge_failures_retry_on_rerun": judge_failures,
         **counter.as_dict(),
         "test_drop_reasons": dict(sorted(test_drops.items())),
