@@ -100,6 +100,11 @@ def test_engine_python_resolution(tmp_path):
     other = tmp_path / "python"
     other.write_text("#!/bin/sh\n")
     assert resolve_python(str(other)) == str(other)
+    # another venv's python is a symlink to the same base interpreter: still another environment
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(Path(sys.executable).resolve())
+    assert resolve_python(str(venv_python)) == str(venv_python)
 
 
 def test_worker_failure_is_one_clear_error_with_the_log_tail(tmp_path):

@@ -41,14 +41,18 @@ def resolve_python(python: str | None) -> str | None:
     """The interpreter that runs the engine: None = this process (vLLM importable here), else a path.
 
     `python` null: this process if `vllm` is importable (GPU clusters), else `.venv-vllm/bin/python`
-    if it exists. A path equal to this interpreter also means this process.
+    if it exists. This interpreter's own path also means this process. Paths are compared unresolved:
+    every venv's `bin/python` is a symlink to the same base interpreter, and the venv is the symlink.
     """
     if python:
-        if os.path.realpath(python) == os.path.realpath(sys.executable) or python == IN_PROCESS:
+        if python == IN_PROCESS or os.path.abspath(python) == os.path.abspath(sys.executable):
             return None
-        if not (Path(python).exists() or shutil.which(python)):
+        if Path(python).exists():
+            return os.path.abspath(python)  # the worker starts in the repo root, not here
+        found = shutil.which(python)
+        if not found:
             raise FileNotFoundError(f"eval.vllm.python={python} does not exist")
-        return python
+        return found
     if importlib.util.find_spec("vllm") is not None:
         return None
     if DEFAULT_VLLM_PYTHON.exists():
