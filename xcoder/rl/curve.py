@@ -63,7 +63,10 @@ def plot_rewards(steps: list[int], rewards: list[float], out: Path, title: str) 
         log.warning("matplotlib not installed: no reward curve PNG")
         return None
     fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    from matplotlib.ticker import MaxNLocator
+
     ax.plot(steps, rewards, marker="o")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel("mean reward (judge)")
     ax.set_title(title)

@@ -218,6 +218,8 @@ def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
             log.error("verl exited with %d", rc)
             return rc
         ckpt.write_run(ckpt_dir, key, "done")
+    marker = Path(str(rl.checkpoints_dir)) / "latest_checkpointed_iteration.txt"
+    actor = latest_actor_dir(str(rl.checkpoints_dir)) if marker.exists() else None
     if rl.merge.enabled:
         merge = merge_command(rl, str(latest_actor_dir(str(rl.checkpoints_dir))))
         log.info("merging: %s", shell_join(merge))
@@ -228,8 +230,10 @@ def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
         log.info("final RL checkpoint: %s", rl.final_checkpoint)
     Path(str(rl.output_dir)).mkdir(parents=True, exist_ok=True)
     _write_json_atomic(manifest_path, {
-        "status": "done", "key": key, "command": shell_join(cmd), "data": identity["data_sha256"],
+        "status": "done", "key": key, "command": shell_join(cmd),
+        "data": {"files": train, "sha256": identity["data_sha256"], "prompts": _parquet_rows(train)},
         "model": identity["model"], "final_checkpoint": str(final) if rl.merge.enabled else None,
+        "checkpoint": str(actor) if actor else None, "steps": int(actor.parent.name.split("_")[-1]) if actor else None,
     })
     return 0
 
@@ -304,6 +308,12 @@ def run_key(cmd: Sequence[str], env: dict[str, str], data_files: Sequence[str | 
     identity = {"data_sha256": hashes[0] if len(hashes) == 1 else hashes, "model": model_identity(model_path)}
     blob = json.dumps({"argv": list(cmd[1:]), "env": env, **identity}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16], identity
+
+
+def _parquet_rows(files: Sequence[str]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
