@@ -1,4 +1,4 @@
-"""Comparators: one test per LiveCodeBench rule (judge-semantics §4), SandboxFusion's rule (§1),
+"""Comparators: one test per LiveCodeBench rule (judge-semantics §4), SandboxFusion's rule (judge-semantics §1),
 and the simpler modes."""
 
 from __future__ import annotations

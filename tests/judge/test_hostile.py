@@ -73,7 +73,7 @@ def test_loopback_of_the_host_is_not_reachable(judge):
 def test_write_outside_scratch_fails_and_host_untouched(judge, tmp_path):
     import sys
 
-    targets = [str(tmp_path / "pwned"), "/work/pwned", f"{sys.prefix}/pwned", "/usr/pwned", "/etc/pwned"]
+    targets = [str(tmp_path / "pwned"), str(PWNED), f"{sys.prefix}/pwned", "/usr/pwned", "/etc/pwned"]
     code = "import sys\nok = 0\nfor t in %r:\n    try:\n        open(t, 'w').write('x'); ok += 1\n    except OSError:\n        pass\nprint(ok)\nopen('mine.txt', 'w').write('scratch is fine')\nprint(open('mine.txt').read())\n" % (targets,)
     res = _run(judge, code, expected="0\nscratch is fine")
     assert res.verdict == Verdict.AC, res

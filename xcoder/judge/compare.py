@@ -11,7 +11,7 @@
 | `lcb`           | LiveCodeBench `grade_stdio` exactly (see `lcb_equal`)                 | evaluation        |
 | `sandboxfusion` | SandboxFusion CommonOJ checker (see `sandboxfusion_equal`)           | SF parity         |
 
-Sources: `shared/notes/judge-semantics.md` §0, §1, §4, §5.
+Sources: docs/judge-semantics.md §0, §1, §4, §5.
 """
 
 from __future__ import annotations

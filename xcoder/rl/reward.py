@@ -17,7 +17,7 @@ pass (binary). The ≤ k tests are chosen deterministically per (task, epoch): a
 prompt see the same tests.
 
 Judge system errors (verdict SE: the sandbox failed, not the program) are never a silent 0
-(upstream defect §12.4). Decision: SE tests are re-run up to `system_error_retries` times; tests
+(upstream defect paper-recipe §12.4). Decision: SE tests are re-run up to `system_error_retries` times; tests
 still SE are excluded from the denominator (the response is graded on the tests that ran); a
 response whose every test is SE gets score 0.0 with `judge_error=1` (a distinct diagnostic), is
 logged at ERROR and counted; and when more than `max_system_error_rate` of the responses in a

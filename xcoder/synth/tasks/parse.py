@@ -2,7 +2,7 @@
 
 Nothing here repairs an output: a stage-1 analysis without a usable selected tree, or a statement
 without its sections, samples or LeetCode signature, is a `ParseFailure` with a reason that the
-stage counts (upstream injected stub trees and "longest sentence" questions instead, §12.10).
+stage counts (upstream injected stub trees and "longest sentence" questions instead, paper-recipe §12.10).
 """
 
 from __future__ import annotations
