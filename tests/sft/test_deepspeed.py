@@ -17,14 +17,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from xcoder.config import REPO_ROOT
 
-sys.path.insert(0, str(Path(__file__).parent))
-from samples import write_sft_parquet  # noqa: E402
+from .samples import write_sft_parquet
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +28,7 @@ import pytest
 from xcoder.config import REPO_ROOT, compose
 from xcoder.sft.command import global_batch_size
 
-sys.path.insert(0, str(Path(__file__).parent))
-from samples import write_sft_parquet  # noqa: E402
+from .samples import write_sft_parquet
 
 pytestmark = pytest.mark.slow
 
