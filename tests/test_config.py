@@ -62,3 +62,31 @@ def test_window_override_replaces_the_map_and_stays_struct():
     assert compose(["eval.windows=null"]).eval.windows is None
     demo = compose(["experiment=demo", 'eval.windows={w: {start: "2025-01-01", end: null}}'])
     assert list(demo.eval.windows) == ["w"]
+
+
+SHARED_RL_KNOBS = {  # rl.swift key -> the rl.verl (or rl.verl_added) knob it must follow
+    "num_generations": "verl.actor_rollout_ref.rollout.n",
+    "learning_rate": "verl.actor_rollout_ref.actor.optim.lr",
+    "warmup_ratio": "verl.actor_rollout_ref.actor.optim.lr_warmup_steps_ratio",
+    "weight_decay": "verl.actor_rollout_ref.actor.optim.weight_decay",
+    "max_grad_norm": "verl.actor_rollout_ref.actor.grad_clip",
+    "beta": "verl.actor_rollout_ref.actor.kl_loss_coef",
+    "epsilon": "verl.actor_rollout_ref.actor.clip_ratio_low",
+    "epsilon_high": "verl.actor_rollout_ref.actor.clip_ratio_high",
+    "temperature": "verl.actor_rollout_ref.rollout.temperature",
+    "top_p": "verl.actor_rollout_ref.rollout.top_p",
+    "repetition_penalty": "verl_added.actor_rollout_ref.rollout.repetition_penalty",
+    "max_completion_length": "verl.data.max_response_length",
+    "num_train_epochs": "verl.trainer.total_epochs",
+    "save_steps": "verl.trainer.save_freq",
+}
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if "sft" not in e])
+def test_swift_rl_hyperparameters_follow_verl(experiment):
+    """One place for a shared RL knob: swift interpolates verl's value, in every experiment."""
+    cfg = compose([f"experiment={experiment}"])
+    for key, verl_key in SHARED_RL_KNOBS.items():
+        assert cfg.rl.swift[key] == OmegaConf.select(cfg.rl, verl_key), (key, verl_key)
+    changed = compose([f"experiment={experiment}", "rl.verl.actor_rollout_ref.actor.optim.lr=1.5e-6"])
+    assert changed.rl.swift.learning_rate == 1.5e-6
