@@ -57,7 +57,7 @@ class HFRolloutServer:
         self.response_length = int(_field(config, "response_length", 512))
         self.seed = int(_field(config, "seed", 0) or 0)
         path = _field(model_config, "local_path") or _field(model_config, "path")
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), torch_dtype=torch.float32,
+        self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
                                                           attn_implementation="sdpa")
         self.model.eval()
         gen = self.model.generation_config
