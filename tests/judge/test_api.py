@@ -8,6 +8,8 @@ import pytest
 
 from xcoder.judge import Judge, JudgeJob, JudgeTest, Limits, Program, Verdict
 
+from .reference import run_reference
+
 APLUSB = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 
@@ -87,15 +89,16 @@ def test_run_many_keeps_job_and_test_order(judge):
 
 def test_prelude_binds_lcb_imports_for_stdio(judge, tmp_path):
     """`prelude=True` gives a stdio program LiveCodeBench's import block (eval grading relies on
-    it); without it the same program fails like under `python3 prog.py`. Same in both executors."""
+    it); without it the same program fails like under `python3 prog.py`. Same in the fresh-process
+    reference."""
     code = "q = deque(map(int, input().split()))\nq.rotate(1)\nprint(*q, gcd(12, 18), inf > 1)\n"
     test = [JudgeTest("1 2 3\n", "3 1 2 6 True")]
     (with_prelude,) = judge.run(Program(code), test, prelude=True)
     (without,) = judge.run(Program(code), test)
     assert with_prelude.verdict == Verdict.AC, with_prelude
     assert without.verdict == Verdict.RE and "NameError" in without.stderr
-    with Judge(workers=1, executor="oneshot", cpp_cache_dir=tmp_path) as oneshot:
-        assert oneshot.run(Program(code), test, prelude=True)[0].verdict == Verdict.AC
+    assert run_reference(code, test[0], prelude=True)[0] == Verdict.AC
+    assert run_reference(code, test[0])[0] == Verdict.RE
 
 
 def test_program_environment_is_the_sandbox_environment(judge):
@@ -109,6 +112,15 @@ def test_program_environment_is_the_sandbox_environment(judge):
     env, cwd = json.loads(res.stdout)
     assert env.pop("PWD") == cwd  # as a shell sets it
     assert env == sandbox_env()
+
+
+def test_the_supervisor_modules_are_invisible_to_programs(judge):
+    """The supervisor's Python runs as real modules in the sandbox, yet a program sees what
+    `python3 prog.py` sees there: no `xcoder` package."""
+    code = "import sys\nprint(sorted(n for n in sys.modules if n.split('.')[0] == 'xcoder'))\nimport xcoder\n"
+    (res,) = judge.run(Program(code), [JudgeTest("", None)])
+    assert res.verdict == Verdict.RE and res.stdout == "[]\n", res
+    assert "ModuleNotFoundError: No module named 'xcoder'" in res.stderr
 
 
 def test_bad_requests_are_errors(judge):
@@ -129,13 +141,30 @@ def test_from_config_uses_the_judge_group():
         assert j.isolation in ("bwrap", "none")
 
 
-def test_oneshot_executor_gives_the_same_verdicts(tmp_path):
-    tests = [JudgeTest("1 2\n", "3"), JudgeTest("2 2\n", "5"), JudgeTest("", None)]
-    with Judge(workers=1, executor="oneshot", cpp_cache_dir=tmp_path) as slow:
-        res = slow.run(Program(APLUSB), tests)
-        call = slow.run(Program("def f(x):\n    return [x]\n"), [JudgeTest("7", "[7]")], kind="call", fn_name="f")
-    assert [r.verdict for r in res] == [Verdict.AC, Verdict.WA, Verdict.RE]
-    assert call[0].verdict == Verdict.AC
+CROSS_CHECK = [  # (code, test, kind, fn_name): each judged by the judge and by the fresh-process reference
+    (APLUSB, JudgeTest("1 2\n", "3"), "stdio", None),
+    (APLUSB, JudgeTest("2 2\n", "5"), "stdio", None),
+    (APLUSB, JudgeTest("", None), "stdio", None),
+    ("import sys\nsys.exit(3)\n", JudgeTest("", None), "stdio", None),
+    ("print(sum(range(10**5)))\n", JudgeTest("", str(sum(range(10**5)))), "stdio", None),
+    ("import time\ntime.sleep(5)\n", JudgeTest("", None), "stdio", None),
+    ("def f(x):\n    return [x]\n", JudgeTest("7", "[7]"), "call", "f"),
+    ("def f(x):\n    return [x]\n", JudgeTest("7", "[8]"), "call", "f"),
+    ("class Solution:\n    def g(self, a: List[int]) -> int:\n        return max(a)\n", JudgeTest("[1, 5, 2]", "5"), "call", "g"),
+    ("def f(x):\n    return 1 // x\n", JudgeTest("0", "0"), "call", "f"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CROSS_CHECK)))
+def test_verdicts_match_the_fresh_process_reference(judge, case):
+    """The warm, sandboxed, forked path and a plain `python3 prog.py` per test agree."""
+    code, test, kind, fn_name = CROSS_CHECK[case]
+    limits = Limits(time_s=2)
+    (res,) = judge.run(Program(code), [test], kind=kind, fn_name=fn_name, limits=limits)
+    verdict, stdout = run_reference(code, test, kind=kind, fn_name=fn_name, time_s=limits.time_s)
+    assert res.verdict == verdict, (res, stdout)
+    if verdict == Verdict.AC:
+        assert res.stdout.strip() == stdout.strip()
 
 
 def test_isolation_none_is_explicit_and_still_judges(tmp_path):

@@ -24,7 +24,7 @@ SHORT = Limits(time_s=2, memory_mb=128, max_processes=32)
 def _sandbox_uid_processes(judge) -> list[str]:
     """Processes running as one of this judge's program uids: there must be none between tests."""
     uids = judge.program_uids()
-    assert uids, "the judge should run programs under dedicated uids here (root + warm executor)"
+    assert uids, "the judge should run programs under dedicated uids here (root)"
     out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if line.split() and int(line.split()[0]) in uids]
 

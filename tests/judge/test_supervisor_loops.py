@@ -1,7 +1,5 @@
-"""The supervisor's per-test loop exists twice: in C (`_zygote.c`, built on first use) and in
-Python (the fallback when no compiler or headers are around). Both speak one protocol and must
-give the same verdicts; these pin the behaviours each implements itself (fork, limits, kill,
-sweep, clean-up, program slots, protocol hygiene)."""
+"""The supervisor's per-test loop (`_zygote.c`, the judge's only one): the behaviours it
+implements itself (fork, limits, kill, sweep, clean-up, program slots, protocol hygiene)."""
 
 from __future__ import annotations
 
@@ -9,36 +7,24 @@ import json
 
 import pytest
 
-from xcoder.judge import Judge, JudgeTest, Limits, Program, Verdict, native
+from xcoder.judge import Judge, JudgeTest, Limits, Program, Verdict
 
 SHORT = Limits(time_s=2, memory_mb=128, max_processes=32)
 
 
-@pytest.fixture(scope="module", params=["native", "python"])
-def loop_judge(request, tmp_path_factory):
-    if request.param == "native" and native.shared_object(tmp_path_factory.mktemp("probe")) is None:
-        pytest.skip("the native loop is switched off or cannot be built here (no C compiler or Python headers)")
-    mp = pytest.MonkeyPatch()
-    mp.setenv(native.ENV_SWITCH, "1" if request.param == "native" else "0")
-    try:
-        with Judge(workers=1, isolation="auto", cpp_cache_dir=tmp_path_factory.mktemp("cpp")) as judge:
-            judge.run(Program("pass"), [JudgeTest("", None)])
-            yield request.param, judge
-    finally:
-        mp.undo()
+@pytest.fixture(scope="module")
+def loop_judge(tmp_path_factory):
+    with Judge(workers=1, isolation="auto", cpp_cache_dir=tmp_path_factory.mktemp("cpp")) as judge:
+        judge.run(Program("pass"), [JudgeTest("", None)])
+        yield judge
 
 
 def _worker(judge):
     return judge._warm.cores[0]["lean"]
 
 
-def test_the_requested_loop_runs(loop_judge):
-    kind, judge = loop_judge
-    assert _worker(judge).native is (kind == "native")
-
-
 def test_verdicts(loop_judge):
-    _, judge = loop_judge
+    judge = loop_judge
     aplusb = "a, b = map(int, input().split())\nprint(a + b)\n"
     res = judge.run(Program(aplusb), [JudgeTest("1 2\n", "3"), JudgeTest("2 2\n", "5"), JudgeTest("", None)])
     assert [r.verdict for r in res] == [Verdict.AC, Verdict.WA, Verdict.RE]
@@ -53,7 +39,7 @@ def test_verdicts(loop_judge):
 
 
 def test_limits_kill_and_sweep(loop_judge):
-    _, judge = loop_judge
+    judge = loop_judge
     (tle,) = judge.run(Program("while True:\n    pass\n"), [JudgeTest("", None)], limits=Limits(time_s=1))
     assert tle.verdict == Verdict.TLE and tle.time_s < 1.5
     (ole,) = judge.run(Program("while True:\n    print('x' * 1000)\n"), [JudgeTest("", None)],
@@ -70,7 +56,7 @@ def test_limits_kill_and_sweep(loop_judge):
 def test_slots_follow_program_changes(loop_judge):
     """Programs interleave on one worker: each test must run its own program, however the
     host's slot cache turns over (more programs than slots)."""
-    _, judge = loop_judge
+    judge = loop_judge
     programs = [Program(f"print({i} + int(input()))\n") for i in range(40)]
     for round_ in range(2):
         for i, program in enumerate(programs):
@@ -81,9 +67,9 @@ def test_slots_follow_program_changes(loop_judge):
 def test_big_inputs_travel_as_memfds_and_big_outputs_in_chunks(loop_judge):
     """Inputs over the inline limit arrive as passed fds (stdin and a call payload); outputs over
     a chunk are streamed while the program runs and arrive whole, stdout and stderr apart."""
-    from xcoder.judge.warm import INLINE_MAX
+    from xcoder.judge.protocol import INLINE_MAX
 
-    _, judge = loop_judge
+    judge = loop_judge
     big_in = "x" * (3 * INLINE_MAX) + "\n"
     (echo,) = judge.run(Program("import sys\ndata = sys.stdin.read()\nprint(len(data), data[:3])\n"),
                         [JudgeTest(big_in, f"{len(big_in)} xxx")])
@@ -102,7 +88,7 @@ def test_big_inputs_travel_as_memfds_and_big_outputs_in_chunks(loop_judge):
 def test_a_test_cannot_leave_anything_in_the_next_tests_stdin(loop_judge):
     """stdin is a memfd the supervisor reuses (refilled per test): whatever a program writes into
     or does to its own stdin, the next test reads exactly its own input."""
-    _, judge = loop_judge
+    judge = loop_judge
     vandal = ("import os, sys\nif sys.stdin.readline().strip() == 'vandal':\n"
               "    os.lseek(0, 0, 2)\n    os.write(0, b'garbage\\n' * 100000)\n    os.ftruncate(0, 1 << 20)\n"
               "else:\n    print(len(sys.stdin.read()))\n")
@@ -115,9 +101,9 @@ def test_slots_turn_over_while_tests_are_queued(loop_judge):
     """More programs than the supervisor has slots, all in one batch on one worker: a slot a
     queued test names is never replaced under it."""
     from xcoder.judge import JudgeJob
-    from xcoder.judge.warm import PROGRAM_SLOTS
+    from xcoder.judge.protocol import PROGRAM_SLOTS
 
-    _, judge = loop_judge
+    judge = loop_judge
     jobs = [JudgeJob(Program(f"print({i} * 1000 + int(input()))\n"), [JudgeTest(f"{t}\n", str(i * 1000 + t)) for t in range(3)])
             for i in range(PROGRAM_SLOTS + 40)]
     for i, results in enumerate(judge.run_many(jobs)):
@@ -127,7 +113,7 @@ def test_slots_turn_over_while_tests_are_queued(loop_judge):
 def test_an_oom_kill_is_charged_to_its_own_test(loop_judge):
     """A memory-limit kill and a plain crash queued right behind it: MLE, then RE (the supervisor
     reads the cgroup's OOM counter itself, after each test)."""
-    _, judge = loop_judge
+    judge = loop_judge
     worker = _worker(judge)
     if worker.cgroup is None or worker.cgroup.memory is None:
         pytest.skip("no memory cgroup on this host")
@@ -137,17 +123,13 @@ def test_an_oom_kill_is_charged_to_its_own_test(loop_judge):
     assert [r.verdict for r in results] == [Verdict.MLE, Verdict.RE] * 3, results
 
 
-def test_native_loop_keeps_the_supervisor_out_of_copy_on_write(tmp_path, monkeypatch):
+def test_native_loop_keeps_the_supervisor_out_of_copy_on_write():
     """The point of the C loop: between two forks the supervisor writes a handful of pages
-    (measured 11-12 faults per test; the Python loop ~120). Faults, unlike seconds, do not move
-    with machine load."""
+    (measured 11-12 faults per test; a Python loop wrote ~120). Faults, unlike seconds, do not
+    move with machine load."""
     from xcoder.judge import faults
 
-    monkeypatch.setenv(native.ENV_SWITCH, "1")  # whichever loop the module fixture selected last
-    if native.shared_object(tmp_path) is None:
-        pytest.skip("the native loop is switched off or cannot be built here (no C compiler or Python headers)")
     profile = faults.profile(tests=60)
-    assert profile.native
     assert profile.supervisor_faults < 40, profile
     assert profile.child_faults > 0, profile  # the reports carry the test process's own faults
 
@@ -155,7 +137,7 @@ def test_native_loop_keeps_the_supervisor_out_of_copy_on_write(tmp_path, monkeyp
 def test_queued_tests_never_overlap_and_keep_order(loop_judge):
     """One worker, many tests: the host hands a second test over while the first runs, but the
     sandbox starts it only after the first is reported (one program per core at a time)."""
-    _, judge = loop_judge
+    judge = loop_judge
     code = "import time\nt0 = time.monotonic()\ntime.sleep(0.01)\nprint(input(), t0, time.monotonic())\n"
     results = judge.run(Program(code), [JudgeTest(f"{i}\n", None) for i in range(12)], limits=SHORT)
     spans = []
@@ -170,7 +152,7 @@ def test_queued_tests_never_overlap_and_keep_order(loop_judge):
 
 def test_a_kill_hits_only_its_own_test(loop_judge):
     """Output-limit kills alternate with normal tests queued right behind them."""
-    _, judge = loop_judge
+    judge = loop_judge
     flood = Program("import sys\nif input() == 'flood':\n    while True:\n        print('x' * 1000)\nprint('fine')\n")
     tests = [JudgeTest("flood\n", None), JudgeTest("calm\n", "fine")] * 3
     results = judge.run(flood, tests, limits=Limits(time_s=5, output_bytes=1 << 20))
@@ -181,7 +163,7 @@ def test_different_limits_do_not_share_a_running_sandbox(loop_judge):
     """Jobs with different memory limits interleave on one worker: each test gets its own."""
     from xcoder.judge import JudgeJob
 
-    _, judge = loop_judge
+    judge = loop_judge
     hog = "x = bytearray(200 * 1024 * 1024)\nprint(len(x) > 0)\n"
     jobs = [
         JudgeJob(Program(hog), [JudgeTest("", "True")] * 3, limits=Limits(time_s=5, memory_mb=64)),
@@ -192,22 +174,17 @@ def test_different_limits_do_not_share_a_running_sandbox(loop_judge):
     assert all(r.verdict == Verdict.AC for r in roomy), roomy
 
 
-@pytest.mark.parametrize("loop", ["native", "python"])
-def test_a_half_sent_frame_never_leaves_the_running_test_unwatched(loop, tmp_path, monkeypatch):
+def test_a_half_sent_frame_never_leaves_the_running_test_unwatched(tmp_path):
     """The host's non-blocking sends can leave the next test's frame half-sent for a while (its
     dispatcher busy elsewhere): the supervisor must go on watching the running test, which ends in
     time and is not a TLE, and take the frame once it is whole."""
     import select
     import time
 
-    from xcoder.judge import native, warm
+    from xcoder.judge import warm
     from xcoder.judge.pool import python_program
 
-    monkeypatch.setenv(native.ENV_SWITCH, "1")  # whichever loop the module fixture selected last
-    so = native.shared_object(tmp_path) if loop == "native" else None
-    if loop == "native" and so is None:
-        pytest.skip("the native loop cannot be built here")
-    worker = warm.WarmWorker(0, _isolation(), tmp_path, "lean", so)
+    worker = warm.WarmWorker(0, _isolation(), tmp_path, "lean")
     try:
         code = "import time\ntime.sleep(0.3)\nprint('done')\n"
         key, program = python_program(kind="stdio", code=code, code_obj=compile(code, "prog.py", "exec"),

@@ -150,13 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         ours = grade_programs(judge, items, grading)
         t_ours = time.perf_counter() - t0
-        executor = getattr(judge, "executor_name", "?")
     t0 = time.perf_counter()
     base = run_lcb_style(items, workers, timeout=6)
     t_base = time.perf_counter() - t0
     agree = sum(g.correct == (all(x is True for x in b) and len(b) == len(p.tests))
                 for g, b, (p, _, _) in zip(ours, base, items))
-    print(f"submissions: {len(items)} ({n_tests} tests max), workers: {workers}, judge executor: {executor}")
+    print(f"submissions: {len(items)} ({n_tests} tests max), workers: {workers}")
     print(f"LCB-style harness (fresh Manager+Process per submission, in-process exec): {t_base:.2f} s, "
           f"{len(items) / t_base:.1f} submissions/s")
     print(f"xcoder judge (isolation {args.isolation}):                                  {t_ours:.2f} s, "

@@ -1,10 +1,10 @@
-/* Native per-test loop of the warm judge supervisor (protocol: zygote.py's docstring).
+/* Native per-test loop of the warm judge supervisor (protocol: protocol.py's docstring).
  *
  * Why C: the supervisor forks a fresh test process per test, and after every fork each memory page
  * the supervisor writes costs it a copy-on-write fault. In Python, receiving a job, waiting for the
  * test, reading its output, sweeping the namespace and reporting write ~80 distinct pages per test
- * (refcounts, new objects). This loop writes a handful. It is an accelerator only: zygote.py runs
- * the same protocol in Python when this module cannot be built or loaded.
+ * (refcounts, new objects). This loop writes a handful. It is the only per-test loop: the judge
+ * refuses to start when it cannot be built (native.py).
  *
  * The host hands over tests in batches (up to QUEUE_MAX queued here); this loop runs them one at a
  * time: stdin into a memfd, output pipes, fork, wall limit on a pidfd, stdout/stderr streamed back
@@ -52,37 +52,14 @@
 #define MFD_CLOEXEC 1U
 #endif
 
-/* ---- wire format: keep in sync with zygote.py (the protocol's description) and warm.py -------- */
-#define PROGRAM_MAGIC 0x32504358u /* "XCP2" little-endian */
-#define TEST_MAGIC 0x32544358u    /* "XCT2" */
-#define CHUNK_MAGIC 0x324F4358u   /* "XCO2" */
-#define REPORT_MAGIC 0x32524358u  /* "XCR2" */
-#define PROGRAM_HEADER_SIZE 16    /* <IIII magic slot len pad */
-#define TEST_HEADER_SIZE 104      /* <IIQiiQQQQQQQQIIII */
-#define CHUNK_HEADER_SIZE 24      /* <IIQII magic stream id len pad */
-#define REPORT_HEADER_SIZE 104    /* <IIQiiQQQQQQQQIIII */
-#define RETRACT_MAGIC 0x32584358u /* "XCX2": hand back every queued test that has not started */
-#define TEST_STDIN_FD 1u          /* stdin arrives as a passed fd (large inputs) */
-#define TEST_PAYLOAD_FD 2u        /* the call payload arrives as a passed fd */
-#define REPORT_TIMED_OUT 1u
-#define REPORT_CLEAN 4u
-#define REPORT_ERROR 8u
-#define REPORT_OUTPUT_EXCEEDED 16u
-#define REPORT_OOM 32u
-#define REPORT_RETRACTED 64u      /* never started: the host runs it elsewhere */
-#define STREAM_STDOUT 1u
-#define STREAM_STDERR 2u
-#define STREAM_RESULT 3u
-#define QUEUE_MAX 32              /* tests the host may have outstanding here (running included) */
-#define INLINE_MAX 65536          /* payload + stdin bytes a test frame may carry inline */
-#define CHUNK_BYTES (256 * 1024)  /* per stream: output is forwarded whenever this much is buffered */
-#define MAX_SLOTS 256
+/* ---- wire format: every protocol number comes from xcoder/judge/protocol.py, through the header
+ * native.py generates from it at build time (tests/judge/test_protocol.py: none is defined here) */
+#include "xcoder_protocol.h"
 #define MAX_PROGRAM_BYTES (64u << 20)
 #define QUIET_NS 1000000ull       /* the first millisecond of a test: only its exit wakes us */
 #define BIG_PIPE (1 << 20)
 
-static const char SETUP_ERROR_PREFIX[] = "\0xcoder-setup-error:";
-#define SETUP_ERROR_PREFIX_LEN (sizeof(SETUP_ERROR_PREFIX) - 1)
+static const char SETUP_ERROR_PREFIX[] = SETUP_ERROR_PREFIX_BYTES;
 
 typedef struct {
     uint32_t flags;
@@ -188,11 +165,12 @@ static void send_iov(struct iovec *iov, int n) {
 static void send_chunk(uint64_t id, uint32_t stream) {
     char head[4 + CHUNK_HEADER_SIZE];
     put_u32(head, (uint32_t)(CHUNK_HEADER_SIZE + out_len[stream]));
-    put_u32(head + 4, CHUNK_MAGIC);
-    put_u32(head + 8, stream);
-    put_u64(head + 12, id);
-    put_u32(head + 20, (uint32_t)out_len[stream]);
-    put_u32(head + 24, 0);
+    char *h = head + 4;
+    put_u32(h + CHUNK_OFF_MAGIC, CHUNK_MAGIC);
+    put_u32(h + CHUNK_OFF_STREAM, stream);
+    put_u64(h + CHUNK_OFF_ID, id);
+    put_u32(h + CHUNK_OFF_LEN, (uint32_t)out_len[stream]);
+    put_u32(h + CHUNK_OFF_PAD, 0);
     struct iovec iov[2] = {{head, sizeof head}, {out_bufs[stream], out_len[stream]}};
     send_iov(iov, 2);
     out_len[stream] = 0;
@@ -210,23 +188,23 @@ static void send_report(uint64_t id, const report *r) {
     size_t tails = out_len[1] + out_len[2] + out_len[3];
     char *h = head + 4;
     put_u32(head, (uint32_t)(REPORT_HEADER_SIZE + tails));
-    put_u32(h, REPORT_MAGIC);
-    put_u32(h + 4, r->flags);
-    put_u64(h + 8, id);
-    put_u32(h + 16, (uint32_t)r->status);
-    put_u32(h + 20, (uint32_t)r->code);
-    put_u64(h + 24, r->wall_ns);
-    put_u64(h + 32, r->cpu_ns);
-    put_u64(h + 40, r->maxrss_kb);
-    put_u64(h + 48, r->minflt);
-    put_u64(h + 56, r->fork_ns);
-    put_u64(h + 64, r->total_ns);
-    put_u64(h + 72, r->sweep_ns);
-    put_u64(h + 80, r->output_total);
-    put_u32(h + 88, (uint32_t)out_len[1]);
-    put_u32(h + 92, (uint32_t)out_len[2]);
-    put_u32(h + 96, (uint32_t)out_len[3]);
-    put_u32(h + 100, 0);
+    put_u32(h + REPORT_OFF_MAGIC, REPORT_MAGIC);
+    put_u32(h + REPORT_OFF_FLAGS, r->flags);
+    put_u64(h + REPORT_OFF_ID, id);
+    put_u32(h + REPORT_OFF_STATUS, (uint32_t)r->status);
+    put_u32(h + REPORT_OFF_CODE, (uint32_t)r->code);
+    put_u64(h + REPORT_OFF_WALL_NS, r->wall_ns);
+    put_u64(h + REPORT_OFF_CPU_NS, r->cpu_ns);
+    put_u64(h + REPORT_OFF_MAXRSS_KB, r->maxrss_kb);
+    put_u64(h + REPORT_OFF_MINFLT, r->minflt);
+    put_u64(h + REPORT_OFF_FORK_NS, r->fork_ns);
+    put_u64(h + REPORT_OFF_TOTAL_NS, r->total_ns);
+    put_u64(h + REPORT_OFF_SWEEP_NS, r->sweep_ns);
+    put_u64(h + REPORT_OFF_OUTPUT_TOTAL, r->output_total);
+    put_u32(h + REPORT_OFF_OUT_LEN, (uint32_t)out_len[1]);
+    put_u32(h + REPORT_OFF_ERR_LEN, (uint32_t)out_len[2]);
+    put_u32(h + REPORT_OFF_RES_LEN, (uint32_t)out_len[3]);
+    put_u32(h + REPORT_OFF_PAD, 0);
     struct iovec iov[4] = {{head, sizeof head}, {out_bufs[1], out_len[1]}, {out_bufs[2], out_len[2]},
                            {out_bufs[3], out_len[3]}};
     send_iov(iov, 4);
@@ -304,7 +282,7 @@ static int read_frame(void) {
     if (magic == PROGRAM_MAGIC) {
         char rest[PROGRAM_HEADER_SIZE - 4];
         if (length < PROGRAM_HEADER_SIZE || nfds || recv_exact(rest, sizeof rest) != 1) goto broken;
-        uint32_t slot = get_u32(rest), plen = get_u32(rest + 4);
+        uint32_t slot = get_u32(rest + PROGRAM_OFF_SLOT - 4), plen = get_u32(rest + PROGRAM_OFF_LEN - 4);
         if (slot >= MAX_SLOTS || plen != length - PROGRAM_HEADER_SIZE || plen > MAX_PROGRAM_BYTES) goto broken;
         char *body = malloc(plen ? plen : 1);
         if (!body) goto broken;
@@ -341,24 +319,24 @@ static int read_frame(void) {
     }
     if (magic != TEST_MAGIC || length < TEST_HEADER_SIZE || q_len >= QUEUE_MAX) goto broken;
     char h[TEST_HEADER_SIZE];
-    if (recv_exact(h + 4, TEST_HEADER_SIZE - 4) != 1) goto broken;
+    if (recv_exact(h + TEST_OFF_FLAGS, TEST_HEADER_SIZE - TEST_OFF_FLAGS) != 1) goto broken; /* the magic is read */
     test_entry *e = &queue[(q_head + q_len) % QUEUE_MAX];
     memset(e, 0, sizeof *e);
-    e->flags = get_u32(h + 4);
-    e->id = get_u64(h + 8);
-    e->slot = (int32_t)get_u32(h + 16);
-    e->uid = (int32_t)get_u32(h + 20);
-    e->wall_ns = get_u64(h + 24);
-    e->cpu_s = get_u64(h + 32);
-    e->fsize = get_u64(h + 40);
-    e->nofile = get_u64(h + 48);
-    e->nproc = get_u64(h + 56);
-    e->stack = get_u64(h + 64);
-    e->as = get_u64(h + 72);
-    e->output_limit = get_u64(h + 80);
-    e->payload_len = get_u32(h + 88);
-    e->stdin_len = get_u32(h + 92);
-    e->nfds = get_u32(h + 96);
+    e->flags = get_u32(h + TEST_OFF_FLAGS);
+    e->id = get_u64(h + TEST_OFF_ID);
+    e->slot = (int32_t)get_u32(h + TEST_OFF_SLOT);
+    e->uid = (int32_t)get_u32(h + TEST_OFF_UID);
+    e->wall_ns = get_u64(h + TEST_OFF_WALL_NS);
+    e->cpu_s = get_u64(h + TEST_OFF_CPU_S);
+    e->fsize = get_u64(h + TEST_OFF_FSIZE);
+    e->nofile = get_u64(h + TEST_OFF_NOFILE);
+    e->nproc = get_u64(h + TEST_OFF_NPROC);
+    e->stack = get_u64(h + TEST_OFF_STACK);
+    e->as = get_u64(h + TEST_OFF_AS);
+    e->output_limit = get_u64(h + TEST_OFF_OUTPUT_LIMIT);
+    e->payload_len = get_u32(h + TEST_OFF_PAYLOAD_LEN);
+    e->stdin_len = get_u32(h + TEST_OFF_STDIN_LEN);
+    e->nfds = get_u32(h + TEST_OFF_NFDS);
     uint32_t want_fds = ((e->flags & TEST_STDIN_FD) ? 1u : 0u) + ((e->flags & TEST_PAYLOAD_FD) ? 1u : 0u);
     uint64_t inline_len = (uint64_t)((e->flags & TEST_PAYLOAD_FD) ? 0 : e->payload_len) +
                           ((e->flags & TEST_STDIN_FD) ? 0 : e->stdin_len);
@@ -417,7 +395,7 @@ static int read_ready_frames(int block) {
     }
 }
 
-/* ---- scratch and /tmp clean-up (same rules as zygote.wipe_scratch / wipe_tmp) ---------------- */
+/* ---- scratch and /tmp clean-up ---------------------------------------------------------------- */
 
 static void remove_tree(char *path, size_t len, size_t cap, int depth) {
     struct stat st;

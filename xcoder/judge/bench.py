@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xcoder.judge.judge import Judge
-from xcoder.judge.zygote import WARM_MODULES
 from xcoder.judge.types import JudgeTest, Limits, Program, Verdict
+from xcoder.judge.zygote import WARM_MODULES
 
 APLUSB = "a, b = map(int, input().split())\nprint(a + b)\n"
 CPU_HEAVY = "n = int(input())\ns = 0\nfor i in range(n):\n    s += i * i % 7\nprint(s)\n"
@@ -185,7 +185,7 @@ def run_bench(judge: Judge, *, quick: bool = False) -> list[BenchRow]:
 
 def format_table(rows: list[BenchRow], judge: Judge, floor: ForkFloor | None = None) -> str:
     head = (
-        f"judge: workers={judge.workers} isolation={judge.isolation} executor={judge.executor_name}; "
+        f"judge: workers={judge.workers} isolation={judge.isolation}; "
         f"baseline: fresh `{Path(sys.executable).name} prog.py` per test, {judge.workers} threads, no sandbox\n"
     )
     lines = [

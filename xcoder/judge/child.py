@@ -1,10 +1,11 @@
 """Code that runs INSIDE the sandboxed process: turns a job into "python3 prog.py" semantics.
 
-Stdlib only and self-contained: the executors send this file into the sandbox (as source text,
-or compiled and marshalled for the warm supervisor; the sandbox cannot import `xcoder`). `run_job` is called at the top level of a fresh process
-(a forked child of the warm interpreter, or a one-shot interpreter), so uncaught exceptions,
-`SystemExit`, non-daemon threads, atexit handlers and the final stdout flush all follow
-CPython's own shutdown path, exactly as for `python3 prog.py`.
+Stdlib only and self-contained: the host sends this module into the sandbox compiled and
+marshalled, with `zygote.py` (`warm.SUPERVISOR_BOOT` installs both under their real names; the
+sandbox cannot import the package). `run_job` runs in a forked child of the warm interpreter,
+whose uncaught exceptions, `SystemExit`, non-daemon threads, atexit handlers and final stdout
+flush follow CPython's own shutdown path (or `conclude`'s emulation of it), exactly as for
+`python3 prog.py`. The host imports it too, for `CALL_PRELUDE` and `RESULT_VALUE`.
 """
 
 import atexit  # builtin modules, imported here (not per test): an import statement in a forked

@@ -22,7 +22,6 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
         "--isolation", choices=["auto", "bwrap", "none"], default="auto",
         help="auto/bwrap: bubblewrap sandbox (fails closed); none: UNSAFE, trusted code only",
     )
-    p.add_argument("--executor", choices=["auto", "warm", "oneshot"], default="auto")
 
 
 def build_parser(with_serve_options: bool = False) -> argparse.ArgumentParser:
@@ -98,7 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--time-limit must be > 0")
     limits = Limits(time_s=args.time_limit, memory_mb=args.memory_mb or None)
     try:
-        judge = Judge(workers=args.workers, isolation=args.isolation, executor=args.executor)
+        judge = Judge(workers=args.workers, isolation=args.isolation)
     except (ValueError, RuntimeError) as exc:
         raise UsageError(str(exc)) from None
     with judge:
@@ -118,7 +117,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from xcoder.judge import Judge
     from xcoder.judge.bench import fork_floor, format_table, run_bench
 
-    with Judge(workers=args.workers, isolation=args.isolation, executor=args.executor) as judge:
+    try:
+        judge = Judge(workers=args.workers, isolation=args.isolation)
+    except RuntimeError as exc:  # fails closed: no sandbox or no supervisor loop here
+        raise UsageError(str(exc)) from None
+    with judge:
         rows = run_bench(judge, quick=args.quick)
         floor = fork_floor(judge.workers, 200 if args.quick else 2000)
         print(format_table(rows, judge, floor))

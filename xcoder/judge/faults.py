@@ -1,6 +1,6 @@
 """Where a test's CPU goes: copy-on-write faults and CPU per test, supervisor vs test process.
 
-    python -m xcoder.judge.faults [--tests N] [--code SRC] [--python-loop]
+    python -m xcoder.judge.faults [--tests N] [--code SRC]
 
 One warm worker runs the same program N times. The test process's faults come from its own
 `wait4` rusage (in every report); the supervisor's from `/proc/<pid>/stat` before and after, as
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from xcoder.judge import native
 from xcoder.judge.judge import Judge
 from xcoder.judge.types import JudgeTest, Limits, Program
 
@@ -28,7 +27,6 @@ APLUSB = "a, b = map(int, input().split())\nprint(a + b)\n"
 @dataclasses.dataclass
 class FaultProfile:
     tests: int
-    native: bool
     wall_ms: float  # per test, one worker
     supervisor_faults: float
     child_faults: float
@@ -73,7 +71,6 @@ def profile(tests: int = 1000, code: str = APLUSB, isolation: str = "auto") -> F
         faults1, cpu1, children1 = _stat(supervisor)
         return FaultProfile(
             tests=tests,
-            native=worker.native,
             wall_ms=wall / tests * 1000,
             supervisor_faults=(faults1 - faults0) / tests,
             child_faults=statistics.mean(t.get("minflt", 0) for t in worker.recent_timings),
@@ -86,13 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcoder.judge.faults", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--code", default=APLUSB, help="program source (default: A+B)")
-    parser.add_argument("--python-loop", action="store_true", help="the supervisor's Python loop, not the C one")
     parser.add_argument("--isolation", default="auto")
     args = parser.parse_args(argv)
-    if args.python_loop:
-        os.environ[native.ENV_SWITCH] = "0"
     p = profile(args.tests, args.code, args.isolation)
-    print(f"loop: {'native' if p.native else 'python'}, {p.tests} tests, one worker, {p.wall_ms:.3f} ms/test wall")
+    print(f"{p.tests} tests, one worker, {p.wall_ms:.3f} ms/test wall")
     print("| per test | supervisor | test process |")
     print("|---|---:|---:|")
     print(f"| minor (copy-on-write) faults | {p.supervisor_faults:.0f} | {p.child_faults:.0f} |")

@@ -161,7 +161,7 @@ def base_bwrap_args(extra_ro: tuple[str, ...] = ()) -> list[str]:
 def open_seccomp_fd() -> int:
     """A fresh read fd on the compiled filter (bwrap reads it to the end); the caller passes it
     to the child (pass_fds) and closes it after spawning."""
-    return os.open(seccomp.filter_file(), os.O_RDONLY)
+    return seccomp.filter_fd()
 
 
 def bwrap_command(

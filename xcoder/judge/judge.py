@@ -1,9 +1,9 @@
 """`Judge`: run programs on tests in parallel, in a sandbox, and return ordered verdicts.
 
-One `Judge` owns a pool of `workers` executors (one per core by default). Tests of different
-programs interleave over the pool; results always come back in job order and, within a job,
-in test order. `stop_on_first_failure` jobs run their tests one after another (LCB semantics:
-the remaining tests are not run and not returned).
+One `Judge` owns a warm pool of `workers` sandboxes (one per core by default; `pool.py`). Tests
+of different programs interleave over the pool; results always come back in job order and,
+within a job, in test order. `stop_on_first_failure` jobs run their tests one after another (LCB
+semantics: the remaining tests are not run and not returned).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import dataclasses
 import logging
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from xcoder.judge import isolation
 from xcoder.judge.compare import get_comparator
 from xcoder.judge.cpp import CompileResult, CppCompiler
+from xcoder.judge.pool import PoolJob, WarmPool, cpp_program, python_program
 from xcoder.judge.types import JudgeTest, Limits, Program, TestKind, TestResult, Verdict
 from xcoder.judge.verdicts import RawRun, classify
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 LANGUAGES = ("python", "cpp")
 HANDOVER_BATCH = 16  # jobs compiled and handed to the warm pool together (the first one alone)
-EXECUTORS = ("auto", "warm", "oneshot")
 
 
 @dataclasses.dataclass
@@ -82,25 +81,22 @@ class Judge:
         workers: int = 0,
         isolation: str = "auto",
         *,
-        executor: str = "auto",
         cpp_cache_dir: str | os.PathLike | None = None,
     ) -> None:
+        """Fails closed (IsolationError, native.NativeBuildError: one line saying why) when the
+        sandbox or the supervisor's C loop is unavailable here."""
         from xcoder.judge import isolation as iso
 
         self._closed = False
         self.workers = workers if workers and workers > 0 else (os.cpu_count() or 1)
         self.isolation = iso.resolve_isolation(isolation)
-        if executor not in EXECUTORS:
-            raise ValueError(f"unknown judge executor {executor!r}; choose one of {EXECUTORS}")
-        self.executor_name = "oneshot" if executor == "oneshot" else "warm"
         self._lock = threading.Lock()
         self._cpp: CppCompiler | None = None
         self._cpp_cache_dir = Path(cpp_cache_dir) if cpp_cache_dir else None
-        self._warm = None
-        self._executor = self._make_executor(self.executor_name)
-        # the warm executor schedules tests itself; threads run oneshot tests and C++ compiles
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="judge")
-        log.info("judge: %d workers, isolation=%s, executor=%s", self.workers, self.isolation, self.executor_name)
+        self._warm = WarmPool(self.workers, self.isolation, self.cpp.cache_dir)
+        # C++ compiles only (tests are scheduled by the warm pool's dispatcher)
+        self._compile_pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="judge-cc")
+        log.info("judge: %d workers, isolation=%s", self.workers, self.isolation)
 
     @classmethod
     def from_config(cls, judge_cfg: Mapping[str, Any]) -> "Judge":
@@ -108,21 +104,8 @@ class Judge:
         return cls(
             workers=int(judge_cfg.get("workers", 0) or 0),
             isolation=str(judge_cfg.get("isolation", "auto")),
-            executor=str(judge_cfg.get("executor", "auto")),
             cpp_cache_dir=judge_cfg.get("cpp_cache_dir") or None,
         )
-
-    # -- executors ---------------------------------------------------------------------------
-    def _make_executor(self, name: str) -> Callable[..., RawRun] | None:
-        if name == "warm":
-            from xcoder.judge.pool import WarmPool
-
-            self._warm = WarmPool(self.workers, self.isolation, self.cpp.cache_dir)
-            return None
-        from xcoder.judge.oneshot import run_oneshot
-
-        mode = self.isolation
-        return lambda **kw: run_oneshot(isolation_mode=mode, **kw)
 
     @property
     def cpp(self) -> CppCompiler:
@@ -154,28 +137,9 @@ class Judge:
             raise RuntimeError("Judge is closed")
         for number, job in enumerate(jobs):
             _validate(job, number)
-        if self._warm is not None:
-            # Python programs are compiled as they are handed over (the first tests run while the
-            # rest compile); C++ ones first, in parallel
-            return self._run_warm(jobs, self._prepare_all(jobs, python=False))
-        prepared = self._prepare_all(jobs)
-        futures: list[list[Future] | Future] = []
-        for job, prep in zip(jobs, prepared):
-            if prep.failure is not None or not job.tests:
-                futures.append([])
-            elif job.stop_on_first_failure:
-                futures.append(self._pool.submit(self._run_chain, job, prep))
-            else:
-                futures.append([self._pool.submit(self._run_test, job, prep, i) for i in range(len(job.tests))])
-        batches: list[list[TestResult]] = []
-        for job, prep, fut in zip(jobs, prepared, futures):
-            if prep.failure is not None:
-                batches.append(_failed_job(job, prep))
-            elif isinstance(fut, list):
-                batches.append([f.result() for f in fut])
-            else:
-                batches.append(fut.result())
-        return batches
+        # Python programs are compiled as they are handed over (the first tests run while the
+        # rest compile); C++ ones first, in parallel
+        return self._run_warm(jobs, self._prepare_cpp(jobs))
 
     def _run_warm(self, jobs: Sequence[JudgeJob], prepared: list[_Prepared | None]) -> list[list[TestResult]]:
         """All jobs through the warm pool's dispatcher: one hand-over per job, not per test.
@@ -184,9 +148,6 @@ class Judge:
         the batch's tail, one core busy while the others idle); Python programs are compiled
         (the CE check, whose code object the sandboxes reuse) in that order, and handed over in
         small batches, so the cores start on the first ones while the rest compile."""
-        from xcoder.judge.pool import PoolJob
-
-        assert self._warm is not None
         outputs: list[list[TestResult | None]] = [[None] * len(job.tests) for job in jobs]
         order = sorted(range(len(jobs)), key=lambda i: -sum(len(t.input) + len(t.code or "") for t in jobs[i].tests))
         compiled: dict[str, _Prepared] = {}
@@ -247,8 +208,6 @@ class Judge:
         return batches
 
     def _programs_for(self, job: JudgeJob, prep: _Prepared) -> list[tuple[object, bytes]]:
-        from xcoder.judge.pool import cpp_program, python_program
-
         if prep.language == "cpp":
             assert prep.binary is not None
             path = f"/cpp/{prep.binary.name}" if self.isolation == "bwrap" else str(prep.binary)
@@ -260,7 +219,7 @@ class Judge:
                                prelude=job.prelude)]
 
     def sandbox_cpu_seconds(self) -> float:
-        """CPU time used by the warm sandboxes so far (0 for the oneshot executor)."""
+        """CPU time used by the warm sandboxes so far."""
         warm = getattr(self, "_warm", None)
         return warm.cpu_seconds() if warm is not None else 0.0
 
@@ -273,7 +232,7 @@ class Judge:
         if getattr(self, "_closed", True):
             return
         self._closed = True
-        pool = getattr(self, "_pool", None)
+        pool = getattr(self, "_compile_pool", None)
         if pool is not None:
             pool.shutdown(wait=True)
         warm = getattr(self, "_warm", None)
@@ -293,55 +252,13 @@ class Judge:
             pass
 
     # -- internals ---------------------------------------------------------------------------
-    def _prepare_all(self, jobs: Sequence[JudgeJob], *, python: bool = True) -> list[_Prepared | None]:
-        """Each job's program checked/compiled (C++ in parallel over the thread pool); with
-        python=False, Python programs are left as None for the caller to compile."""
-        cache: dict[tuple[str, str], _Prepared] = {}
-        cpp_jobs = {}
-        for job in jobs:
-            key = (job.program.language, job.program.code)
-            if key not in cache:
-                if job.program.language != "python":
-                    cpp_jobs[key] = job.program.code
-                elif python:
-                    cache[key] = _prepare_python(job.program.code)
-        if cpp_jobs:  # compile distinct C++ programs in parallel over the pool
-            futs = {key: self._pool.submit(self.cpp.compile, code) for key, code in cpp_jobs.items()}
-            for key, fut in futs.items():
-                cache[key] = _prepared_cpp(cpp_jobs[key], fut.result())
-        return [cache.get((job.program.language, job.program.code)) for job in jobs]
-
-    def _execute(self, job: JudgeJob, prep: _Prepared, index: int) -> TestResult:
-        test = job.tests[index]
-        assert self._executor is not None
-        try:
-            raw = self._executor(
-                language=prep.language,
-                code=prep.code,
-                binary=prep.binary,
-                kind=job.kind,
-                fn_name=job.fn_name,
-                stdin=test.input if job.kind != "assert" else "",
-                test_code=test.code,
-                limits=job.limits,
-                prelude=job.prelude,
-            )
-        except Exception as exc:  # noqa: BLE001 - any executor failure is the judge's fault: SE
-            log.exception("judge executor failed on test %d", index)
-            raw = RawRun(error=f"{type(exc).__name__}: {exc}")
-        return classify(index, raw, test, job.kind, job.compare, job.limits)
-
-    def _run_test(self, job: JudgeJob, prep: _Prepared, index: int) -> TestResult:
-        return self._execute(job, prep, index)
-
-    def _run_chain(self, job: JudgeJob, prep: _Prepared) -> list[TestResult]:
-        results = []
-        for index in range(len(job.tests)):
-            res = self._execute(job, prep, index)
-            results.append(res)
-            if res.verdict != Verdict.AC:
-                break
-        return results
+    def _prepare_cpp(self, jobs: Sequence[JudgeJob]) -> list[_Prepared | None]:
+        """Each C++ job's program compiled (distinct sources in parallel); Python jobs are left
+        as None for `_run_warm` to compile as it hands them over."""
+        sources = {job.program.code for job in jobs if job.program.language == "cpp"}
+        futures = {code: self._compile_pool.submit(self.cpp.compile, code) for code in sources}
+        done = {code: _prepared_cpp(code, fut.result()) for code, fut in futures.items()}
+        return [done.get(job.program.code) if job.program.language == "cpp" else None for job in jobs]
 
 
 def _validate(job: JudgeJob, number: int) -> None:

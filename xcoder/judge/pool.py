@@ -1,4 +1,4 @@
-"""The warm executor's scheduler: jobs (one program, many tests) over one sandbox per core.
+"""The judge's scheduler: jobs (one program, many tests) over one sandbox per core.
 
 One dispatcher thread owns every worker socket. Callers hand over whole jobs and wait; the
 dispatcher keeps each core's supervisor a few milliseconds of tests ahead (the queue depth adapts
@@ -42,7 +42,8 @@ from typing import Callable, Sequence
 
 from xcoder.judge.types import Limits
 from xcoder.judge.verdicts import RawRun
-from xcoder.judge.warm import START_TIMEOUT_S, ProtocolError, Sent, WarmWorker, limits_key
+from xcoder.judge.limits import cgroup_limits
+from xcoder.judge.warm import START_TIMEOUT_S, ProtocolError, Sent, WarmWorker
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class PoolJob:
         self.programs = programs  # (slot key, marshalled description): one for all tests, or one per test
         self.tests = tests  # (call payload, stdin) per test
         self.limits = limits
-        self.limits_key = limits_key(limits)
+        self.limits_key = cgroup_limits(limits)
         self.profile = profile
         self.stop = stop_on_first_failure
         self.deliver = deliver

@@ -13,7 +13,6 @@ import errno
 import os
 import platform
 import struct
-import tempfile
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
@@ -92,15 +91,22 @@ def build_filter() -> bytes:
     return b"".join(struct.pack("<HBBI", *ins) for ins in prog)
 
 
-def filter_file() -> str:
-    """Write the filter once per process to a private temp file; bwrap reads it from an fd."""
-    global _FILTER_PATH
-    if _FILTER_PATH is None or not os.path.exists(_FILTER_PATH):
-        fd, path = tempfile.mkstemp(prefix="xcoder-seccomp-", suffix=".bpf")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(build_filter())
-        _FILTER_PATH = path
-    return _FILTER_PATH
+def filter_fd() -> int:
+    """A fresh read fd on the compiled filter, for `bwrap --seccomp FD` (bwrap reads it to the
+    end). A memfd, not a file: nothing is left in /tmp by any process that starts sandboxes."""
+    global _FILTER
+    if _FILTER is None:
+        _FILTER = build_filter()
+    fd = os.memfd_create("xcoder-seccomp", os.MFD_CLOEXEC)  # handed to bwrap through pass_fds
+    try:
+        view = memoryview(_FILTER)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
-_FILTER_PATH: str | None = None
+_FILTER: bytes | None = None

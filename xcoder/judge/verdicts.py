@@ -6,6 +6,7 @@ import dataclasses
 import json
 import signal as signal_mod
 
+from xcoder.judge.child import RESULT_VALUE
 from xcoder.judge.compare import get_comparator
 from xcoder.judge.types import JudgeTest, Limits, TestResult, Verdict
 
@@ -14,7 +15,7 @@ CAPTURE_BYTES = 1 << 20  # stdout/stderr kept in a TestResult (the OLE limit is 
 
 @dataclasses.dataclass
 class RawRun:
-    """What an executor observed for one test run. `error` set = the judge failed (SE)."""
+    """What the sandbox observed for one test run. `error` set = the judge failed (SE)."""
 
     exit_code: int | None = None
     signal: int | None = None
@@ -30,9 +31,6 @@ class RawRun:
     result_record: dict | None = None  # call kind: {"ok": bool, "value"|"error": str}
     error: str = ""
     timings: dict = dataclasses.field(default_factory=dict)  # supervisor phase timings (diagnostics)
-
-
-RESULT_VALUE = b"\x01"  # same byte as child.RESULT_VALUE
 
 
 def parse_call_result(data: bytes) -> dict:

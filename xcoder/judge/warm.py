@@ -1,11 +1,11 @@
-"""Host side of one warm worker: a sandboxed supervisor (`zygote.py`) and its wire protocol.
+"""Host side of one warm worker: a sandboxed supervisor (`zygote.py`) and the bytes it speaks.
 
 Each worker is a bubblewrap sandbox (no network, own pid namespace, read-only system) holding a
-warm Python interpreter that forks a fresh child per test, in its own cgroup v1 memory + pids
-group when the host allows (real MLE verdicts, fork bombs capped). The host sends programs and
-batches of tests over a unix socket; the supervisor runs them one at a time, streams their
-output back and reports each (frame layouts: `zygote.py`'s docstring). `WarmWorker` owns the
-process and the bytes; scheduling tests over many workers is `pool.WarmPool`'s job.
+warm Python interpreter whose C loop forks a fresh child per test, in its own cgroup v1 memory +
+pids group when the host allows (real MLE verdicts, fork bombs capped). The host sends programs
+and batches of tests over a unix socket; the supervisor runs them one at a time, streams their
+output back and reports each (frame layouts: `protocol.py`). `WarmWorker` owns the process and
+the bytes; scheduling tests over many workers is `pool.WarmPool`'s job.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import math
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,51 +28,82 @@ import time
 import weakref
 from pathlib import Path
 
-from xcoder.judge import isolation
+from xcoder.judge import isolation, native
 from xcoder.judge.cgroups import WorkerCgroup
+from xcoder.judge.limits import cgroup_limits, rlimits_for
+from xcoder.judge.protocol import (
+    CHUNK_HEADER,
+    CHUNK_MAGIC,
+    INLINE_MAX,
+    PROGRAM_HEADER,
+    PROGRAM_HEADER_SIZE,
+    PROGRAM_MAGIC,
+    PROGRAM_SLOTS,
+    QUEUE_MAX,
+    REPORT_CLEAN,
+    REPORT_ERROR,
+    REPORT_HEADER,
+    REPORT_MAGIC,
+    REPORT_OOM,
+    REPORT_OUTPUT_EXCEEDED,
+    REPORT_RETRACTED,
+    REPORT_TIMED_OUT,
+    RETRACT_MAGIC,
+    SETUP_ERROR_PREFIX,
+    TEST_HEADER,
+    TEST_HEADER_SIZE,
+    TEST_MAGIC,
+    TEST_PAYLOAD_FD,
+    TEST_STDIN_FD,
+)
 from xcoder.judge.types import Limits
 from xcoder.judge.verdicts import RawRun, parse_call_result
 
 log = logging.getLogger(__name__)
 
+# The modules the sandboxed supervisor runs, in load order: stdlib-only, installed there under
+# their real names (the sandbox cannot import the package). Packages get an empty module.
+SUPERVISOR_MODULES = ("xcoder", "xcoder.judge", "xcoder.judge.child", "xcoder.judge.zygote")
 _SRC_DIR = Path(__file__).parent
-SUPERVISOR_SOURCE = (
-    (_SRC_DIR / "child.py").read_text()
-    + "\n"
-    + (_SRC_DIR / "zygote.py").read_text()
-    + """
-_job, _result_fd, _outcome = zygote_main()
-# sys.std* are the interpreter's own start-up objects (never used by the supervisor) over fds
-# 0/1/2, which now are the test's stdin memfd and stdout/stderr pipes: as fresh as in a new process
-if _outcome is not None:  # the C loop ran the program already; what is left needs Python
-    conclude(*_outcome)
-elif _job["language"] == "cpp":
-    os.execv(_job["binary"], [_job["binary"]])
-else:
-    run_as_main(_job, _result_fd)
-"""
-)
-# The supervisor is started from its *marshalled* code object (read from an inherited memfd whose
-# number is argv[1]) rather than `-c SOURCE`: compiling ~25 KB of source inside the sandbox left
+# The supervisor is started from *marshalled* code objects (read from an inherited memfd whose
+# number is argv[1]) rather than from source: compiling ~25 KB of source inside the sandbox left
 # ~1.5 MB of freed parser memory in the supervisor's heap, and every fork copies (and every exit
-# tears down) the page-table entries of all touched pages. Same interpreter on both sides, and
-# the filename stays "<string>" as for `-c` (tracebacks are trimmed by it).
+# tears down) the page-table entries of all touched pages. Same interpreter on both sides. The
+# modules' filename is "<string>", as for `-c`: `child._program_traceback` trims those frames.
 SUPERVISOR_BOOT = (
     "import marshal, os, sys\n"
     "_fd = int(sys.argv.pop(1))\n"
-    "_code = marshal.loads(os.pread(_fd, os.fstat(_fd).st_size, 0))\n"
+    "for _name, _code in marshal.loads(os.pread(_fd, os.fstat(_fd).st_size, 0)):\n"
+    "    _module = sys.modules[_name] = type(sys)(_name)\n"
+    "    _parent, _, _leaf = _name.rpartition('.')\n"
+    "    if _parent:\n"
+    "        setattr(sys.modules[_parent], _leaf, _module)\n"
+    "    if _code is None:\n"
+    "        _module.__path__ = []\n"
+    "    else:\n"
+    "        exec(_code, _module.__dict__)\n"
     "os.close(_fd)\n"
-    "del _fd\n"
-    "exec(_code)\n"
+    "del _fd, _name, _code, _module, _parent, _leaf\n"
+    "sys.modules['xcoder.judge.zygote'].main()\n"
 )
 _supervisor_code: bytes | None = None
 
 
+def supervisor_units() -> list[tuple[str, object]]:
+    """(module name, code object or None for a package) for each of SUPERVISOR_MODULES."""
+    units: list[tuple[str, object]] = []
+    for name in SUPERVISOR_MODULES:
+        leaf = name.rpartition(".")[2]
+        path = _SRC_DIR / f"{leaf}.py"
+        units.append((name, compile(path.read_text(), "<string>", "exec") if name.count(".") == 2 else None))
+    return units
+
+
 def _supervisor_code_fd() -> int:
-    """A memfd holding the marshalled supervisor (compiled once per host process)."""
+    """A memfd holding the marshalled supervisor modules (compiled once per host process)."""
     global _supervisor_code
     if _supervisor_code is None:
-        _supervisor_code = marshal.dumps(compile(SUPERVISOR_SOURCE, "<string>", "exec"))
+        _supervisor_code = marshal.dumps(supervisor_units())
     fd = os.memfd_create("xcoder-judge-supervisor")  # inheritable only through pass_fds
     _write_all(fd, _supervisor_code)
     return fd
@@ -98,25 +128,8 @@ def _site_dirs() -> tuple[str, ...]:
     return tuple(d for d in site.getsitepackages() if os.path.isdir(d))
 
 
-STACK_BYTES = 512 << 20  # main-thread stack limit (C++ gets it all; a forked Python child can grow ~128 MiB)
 START_TIMEOUT_S = 60.0
-SETUP_ERROR_PREFIX = b"\0xcoder-setup-error:"  # same bytes as zygote.SETUP_ERROR_PREFIX
-
-# Wire format (zygote.py docstring; _zygote.c): little-endian, every frame a u32 length + body.
-PROGRAM_MAGIC, TEST_MAGIC, CHUNK_MAGIC, REPORT_MAGIC = 0x32504358, 0x32544358, 0x324F4358, 0x32524358
-RETRACT_MAGIC = 0x32584358
-PROGRAM_HEADER = struct.Struct("<IIIII")  # length, then magic slot len pad
-TEST_HEADER = struct.Struct("<IIIQiiQQQQQQQQIIII")  # length, then magic flags id slot uid limits... lens nfds pad
-CHUNK_HEADER = struct.Struct("<IIQII")  # magic stream id len pad (after the length)
-REPORT_HEADER = struct.Struct("<IIQiiQQQQQQQQIIII")  # magic flags id status code 9 x u64, 3 tail lens, pad
-TEST_STDIN_FD, TEST_PAYLOAD_FD = 1, 2
-REPORT_TIMED_OUT, REPORT_CLEAN, REPORT_ERROR, REPORT_OUTPUT_EXCEEDED, REPORT_OOM = 1, 4, 8, 16, 32
-REPORT_RETRACTED = 64
-QUEUE_MAX = 32  # tests outstanding in one supervisor, the running one included (its queue size)
-INLINE_MAX = 65536  # payload + stdin bytes a test frame carries inline; larger inputs go as memfds
-PROGRAM_SLOTS = 64  # programs a supervisor keeps loaded (the host picks which slot holds what)
 RECV_BYTES = 256 * 1024
-assert TEST_HEADER.size == 4 + 104 and REPORT_HEADER.size == 104 and CHUNK_HEADER.size == 24
 
 _uid_counter = itertools.count()
 _live_workers: "weakref.WeakSet[WarmWorker]" = weakref.WeakSet()
@@ -162,8 +175,8 @@ class WarmWorker:
         self.profile = profile
         self.isolation_mode = isolation_mode
         self.cpp_dir = cpp_dir
-        self.native_so = native_so  # the supervisor's C loop (in cpp_dir), or None: its Python loop
-        self.native = False  # what the running supervisor reported
+        # the supervisor's C loop, in cpp_dir (bound into the sandbox); built now if not given
+        self.native_so = native_so if native_so is not None else native.shared_object(cpp_dir)
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.cgroup: WorkerCgroup | None = None
@@ -229,7 +242,6 @@ class WarmWorker:
         if not hello.get("ready"):
             self.stop()
             raise WorkerDied(f"judge worker {self.index} sent {hello!r} instead of ready")
-        self.native = bool(hello.get("native"))
         self.programs.clear()  # a new supervisor holds no program
         self.slot_refs.clear()
         self.outbox.clear()
@@ -268,9 +280,7 @@ class WarmWorker:
             if oom_fd is not None:
                 owned.append(oom_fd)
                 pass_fds.append(oom_fd)
-            native_arg = "-"
-            if self.native_so is not None:
-                native_arg = f"/cpp/{self.native_so.name}" if self.isolation_mode == "bwrap" else str(self.native_so)
+            native_arg = f"/cpp/{self.native_so.name}" if self.isolation_mode == "bwrap" else str(self.native_so)
             tail = [self.profile, native_arg, str(-1 if oom_fd is None else oom_fd), os.pathsep.join(_site_dirs()),
                     sys.prefix, sys.exec_prefix]
             if self.isolation_mode == "bwrap":
@@ -414,17 +424,15 @@ class WarmWorker:
             slot = self.programs.pop(victim)
         self.programs[key] = slot
         self.programs_loaded += 1
-        self.outbox.append((memoryview(PROGRAM_HEADER.pack(16 + len(program), PROGRAM_MAGIC, slot, len(program), 0)
+        self.outbox.append((memoryview(PROGRAM_HEADER.pack(PROGRAM_HEADER_SIZE + len(program), PROGRAM_MAGIC, slot,
+                                                           len(program), 0)
                                        + program), []))
         return slot
 
     def send_test(self, job, index: int, slot: int, payload: bytes, stdin: bytes, limits: Limits) -> None:
         """Queue test `index` of `job` (its program already in `slot`)."""
         test_id = next(self._ids)
-        mem = None if limits.memory_mb is None else int(limits.memory_mb)
-        cpu = limits.cpu_s if limits.cpu_s is not None else limits.time_s
-        stack = STACK_BYTES if mem is None else min(STACK_BYTES, max(8 << 20, mem << 20))
-        has_memcg = self.cgroup is not None and self.cgroup.memory is not None
+        rl = rlimits_for(limits, memory_cgroup=self.cgroup is not None and self.cgroup.memory is not None)
         flags, fds, inline = 0, [], [payload, stdin]
         if len(payload) + len(stdin) > INLINE_MAX:  # big inputs travel as memfds (charged to the host)
             if stdin:
@@ -437,16 +445,9 @@ class WarmWorker:
                 inline[0] = b""
         body_len = len(inline[0]) + len(inline[1])
         header = TEST_HEADER.pack(
-            104 + body_len, TEST_MAGIC, flags, test_id, slot, -1 if self.uid is None else self.uid,
-            int(float(limits.time_s) * 1e9),
-            max(1, math.ceil(cpu)),
-            int(limits.file_size_bytes),
-            int(limits.open_files),
-            int(limits.max_processes),
-            stack,
-            (mem << 20) if (mem is not None and not has_memcg) else 0,
-            int(limits.output_bytes),
-            len(payload), len(stdin), len(fds), 0,
+            TEST_HEADER_SIZE + body_len, TEST_MAGIC, flags, test_id, slot, -1 if self.uid is None else self.uid,
+            rl.wall_ns, rl.cpu_s, rl.file_size, rl.open_files, rl.processes, rl.stack, rl.address_space,
+            rl.output_bytes, len(payload), len(stdin), len(fds), 0,
         )
         # a frame with fds goes alone (`flush` never merges it): its fds arrive with its first byte
         self.outbox.append((memoryview(header + inline[0] + inline[1]), fds))
@@ -614,7 +615,7 @@ class WarmWorker:
     # -- cgroup limits -------------------------------------------------------------------------
     def apply_limits(self, limits: Limits) -> None:
         """Set the worker's cgroup limits for `limits` (only while nothing is outstanding)."""
-        key = limits_key(limits)
+        key = cgroup_limits(limits)
         if key == self.cgroup_key:
             return
         assert not self.outstanding and self.cgroup is not None
@@ -622,12 +623,6 @@ class WarmWorker:
         self.cgroup.set_memory_limit(None if mem is None else self.baseline_bytes + (mem << 20))
         self.cgroup.set_pids_max(pids_max)
         self.cgroup_key = key
-
-
-def limits_key(limits: Limits) -> tuple:
-    """What a worker's cgroup must be set to for `limits` (tests with different keys never share
-    a worker's queue)."""
-    return (None if limits.memory_mb is None else int(limits.memory_mb), int(limits.max_processes) + 3)
 
 
 SOCKET_BUFFER_BYTES = 4 << 20

@@ -85,21 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="judge repetitions (median reported)")
     ap.add_argument("--workers", type=int, default=0, help="judge workers (0 = all cores)")
     ap.add_argument("--isolation", default="auto")
-    ap.add_argument("--executor", default="auto", help="judge executor (auto | warm | oneshot)")
     ap.add_argument("--skip-baseline", action="store_true")
     args = ap.parse_args(argv)
     from xcoder.judge import Judge
 
     codes, inputs = make_task(args.candidates, args.tests)
     runs = args.candidates * args.tests
-    with Judge(workers=args.workers, isolation=args.isolation, executor=args.executor) as judge:
+    with Judge(workers=args.workers, isolation=args.isolation) as judge:
         judge_outputs(judge, codes[:1], inputs[:1])  # warm-up (worker start-up is paid once per run)
         times = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             res = verify(judge_outputs(judge, codes, inputs), args.tests)
             times.append(time.perf_counter() - t0)
-        info = f"workers={judge.workers} isolation={judge.isolation} executor={getattr(judge, 'executor_name', '?')}"
+        info = f"workers={judge.workers} isolation={judge.isolation}"
     t_judge = statistics.median(times)
     print(f"dual verification, 1 task, {args.candidates} candidates x {args.tests} tests = {runs} runs, {os.cpu_count()} cores")
     print(f"judge ({info}): median {t_judge:.3f} s over {args.repeat} (all: {', '.join(f'{t:.3f}' for t in times)})"
