@@ -111,11 +111,20 @@ class RayJudgePool:
             for _ in range(actors_per_node)
         ]
         self.failed_chunks = 0  # chunks that exhausted max_attempts (their tests came back SE)
+        self._node_ids = [node["NodeID"] for node in nodes for _ in range(actors_per_node)]
+        self.jobs_per_actor = [0] * len(self._actors)  # jobs each actor answered (how the work spread)
         self._dead: set[int] = set()  # actor indices seen dead (never sent work again)
 
     @property
     def num_actors(self) -> int:
         return len(self._actors)
+
+    def jobs_per_node(self) -> dict[str, int]:
+        """Jobs answered per Ray node id so far (the pool's actors are placed one per node)."""
+        out: dict[str, int] = {}
+        for node, n in zip(self._node_ids, self.jobs_per_actor):
+            out[node] = out.get(node, 0) + n
+        return out
 
     def info(self) -> list[dict[str, Any]]:
         import ray
@@ -174,6 +183,8 @@ class RayJudgePool:
                 self.failed_chunks += 1
                 logger.error("judge chunk %d (%d jobs) failed %d times; its tests are SE: %s", chunk, len(chunk_jobs), attempt, exc)
                 batch = [_sandbox_error_results(job, f"ray fan-out failed: {type(exc).__name__}: {exc}") for job in chunk_jobs]
+            else:
+                self.jobs_per_actor[actor] += len(chunk_jobs)
             for offset, results in enumerate(batch):
                 out[start + offset] = results
             if bar is not None:

@@ -7,8 +7,12 @@ deterministic whatever the concurrency (counted per distinct prompt, i.e. per at
   [[slow:5x1]]          first attempt sleeps 5 s before answering (drives client timeouts)
   [[malformed:x1]]      first attempt answers 200 with a body that is not JSON
   [[think]]             answer "<think>...</think>final"; [[reasoning_field]] uses reasoning_content
-Server-wide: `delay_s` before every answer. `GET /_stats` returns request counts, the maximum number
-of requests in flight at once and per-prompt attempt counts; `POST /_reset` clears them.
+Server-wide: `delay_s` before every answer; `responder` (`--responder module:function`), a function
+`(prompt, body, i) -> str` that writes choice i's text instead of the echo (the synthesis scale
+benchmark answers each SynthSmith prompt with realistic content this way); `hash_prompts`
+(`--hash-prompts`) keys the per-prompt counts by a digest, so a long run's stats stay small.
+`GET /_stats` returns request counts, the maximum number of requests in flight at once and
+per-prompt attempt counts (`repeated`: attempts beyond the first, summed); `POST /_reset` clears them.
 
 Run standalone: `python -m xcoder.llm.fake_server [MODEL] --port 0 [--delay 0.01]` prints `URL http://...`
 (other `vllm serve` flags are ignored, so it can stand in for vLLM in scripts/serve_vllm.sh tests).
@@ -19,10 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import hashlib
+import importlib
 import json
 import re
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -39,10 +45,17 @@ def _times(arg: str | None) -> tuple[str, int]:
 
 
 class FakeState:
-    def __init__(self, delay_s: float = 0.0, model: str = "fake-model"):
+    def __init__(self, delay_s: float = 0.0, model: str = "fake-model", *,
+                 responder: Callable[[str, dict[str, Any], int], str] | None = None, hash_prompts: bool = False):
         self.delay_s = delay_s
         self.model = model
+        self.responder = responder
+        self.hash_prompts = hash_prompts
         self.reset()
+
+    def prompt_key(self, prompt: str) -> str:
+        """The per-prompt count key (hashed mode: prompt + seed, so distinct samples are not repeats)."""
+        return hashlib.sha1(prompt.encode("utf-8")).hexdigest() if self.hash_prompts else prompt
 
     def reset(self) -> None:
         self.requests = 0
@@ -54,7 +67,8 @@ class FakeState:
 
     def stats(self) -> dict[str, Any]:
         return {"requests": self.requests, "inflight": self.inflight, "max_inflight": self.max_inflight,
-                "per_prompt": dict(self.per_prompt), "statuses": {str(k): v for k, v in self.statuses.items()}, "body_keys": dict(self.body_keys)}
+                "distinct_prompts": len(self.per_prompt), "repeated": sum(c - 1 for c in self.per_prompt.values()),
+                "per_prompt": {} if self.hash_prompts else dict(self.per_prompt), "statuses": {str(k): v for k, v in self.statuses.items()}, "body_keys": dict(self.body_keys)}
 
 
 def make_app(state: FakeState) -> web.Application:
@@ -75,9 +89,11 @@ def make_app(state: FakeState) -> web.Application:
         except (ValueError, KeyError, IndexError, TypeError):
             state.statuses[400] += 1
             return web.json_response({"error": {"message": "bad request body"}}, status=400)
-        state.per_prompt[prompt] += 1
-        state.body_keys[prompt] = sorted(body)
-        attempt = state.per_prompt[prompt]
+        key = state.prompt_key(prompt + f"\x00{body.get('seed')}" if state.hash_prompts else prompt)
+        state.per_prompt[key] += 1
+        if not state.hash_prompts:
+            state.body_keys[prompt] = sorted(body)
+        attempt = state.per_prompt[key]
         directives = {name: arg for name, arg in _DIRECTIVE.findall(prompt)}
         delay = state.delay_s
         if "slow" in directives:
@@ -100,7 +116,7 @@ def make_app(state: FakeState) -> web.Application:
         seed = body.get("seed")
         choices = []
         for i in range(n):
-            answer = f"echo[{i}] seed={seed}: {prompt[:120]}"
+            answer = state.responder(prompt, body, i) if state.responder else f"echo[{i}] seed={seed}: {prompt[:120]}"
             message: dict[str, Any] = {"role": "assistant", "content": answer}
             if "think" in directives:
                 message["content"] = f"<think>thinking about {i}</think>{answer}"
@@ -108,11 +124,13 @@ def make_app(state: FakeState) -> web.Application:
                 message["reasoning_content"] = f"reasoning {i}"
             choices.append({"index": i, "message": message, "finish_reason": "stop"})
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        completion_tokens = sum(len(c["message"]["content"]) // 4 for c in choices) if state.responder else 7 * n
         state.statuses[200] += 1
         return web.json_response({
             "id": f"chatcmpl-{state.requests}", "object": "chat.completion", "model": body.get("model") or state.model,
             "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 7 * n, "total_tokens": prompt_tokens + 7 * n},
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
         })
 
     async def models(request: web.Request) -> web.Response:
@@ -200,9 +218,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before every answer")
+    parser.add_argument("--responder", help="module:function answering (prompt, body, i) -> text instead of the echo")
+    parser.add_argument("--hash-prompts", action="store_true", help="count attempts per prompt digest (long runs)")
     # `vllm serve` flags are accepted and ignored, so scripts/serve_vllm.sh can be tested with this server
     args, _ignored = parser.parse_known_args(argv)
-    state = FakeState(args.delay, model=args.served_name or args.model_flag or args.model)
+    responder = None
+    if args.responder:
+        module, _, func = args.responder.partition(":")
+        responder = getattr(importlib.import_module(module), func)
+    state = FakeState(args.delay, model=args.served_name or args.model_flag or args.model, responder=responder,
+                      hash_prompts=args.hash_prompts)
 
     async def run() -> None:
         runner = web.AppRunner(make_app(state), access_log=None)

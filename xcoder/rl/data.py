@@ -13,12 +13,12 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xcoder.records import RLRow, SchemaError, read_table, to_table, validate_table
+from xcoder.records import RLRow, SchemaError, to_table, validate_table
 from xcoder.rl.ground_truth import GroundTruthError, _loads_deep, parse_ground_truth
 
 log = logging.getLogger(__name__)
@@ -33,16 +33,47 @@ class DataError(ValueError):
 
 
 # ---- our parquet ------------------------------------------------------------------------------
+def iter_rl_tables(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[pa.Table]:
+    """An RLRow parquet as validated tables of at most `batch_rows` rows (never the whole file)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such file (expected a RLRow parquet file)")
+    start = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        table = validate_table(pa.Table.from_batches([batch]), RLRow, source=f"{path} (rows {start}+)")
+        start += table.num_rows
+        yield table.select([f.name for f in RLRow.SCHEMA])
+
+
 def validate_rl_file(path: str | os.PathLike) -> int:
-    """Schema-check an RLRow parquet and decode every ground truth; return the row count."""
-    table = read_table(path, RLRow)
-    truths = table.column("reward_model").combine_chunks().field("ground_truth").to_pylist()
-    for row, truth in enumerate(truths):
-        try:
-            parse_ground_truth(truth)
-        except GroundTruthError as exc:
-            raise DataError(f"{path}: row {row}: reward_model.ground_truth: {exc}") from exc
-    return table.num_rows
+    """Schema-check an RLRow parquet and decode every ground truth, streamed; return the row count."""
+    rows = 0
+    for table in iter_rl_tables(path):
+        truths = table.column("reward_model").combine_chunks().field("ground_truth").to_pylist()
+        for row, truth in enumerate(truths, start=rows):
+            try:
+                parse_ground_truth(truth)
+            except GroundTruthError as exc:
+                raise DataError(f"{path}: row {row}: reward_model.ground_truth: {exc}") from exc
+        rows += table.num_rows
+    return rows
+
+
+def write_rl_view(files: Iterable[str | os.PathLike], out: str | os.PathLike,
+                  views: Sequence[Callable[[pa.Table], pa.Table]]) -> int:
+    """Stream RL files through row-wise `views` into one parquet (atomic), a batch at a time."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    n = 0
+    with pq.ParquetWriter(tmp, RLRow.SCHEMA) as writer:
+        for f in files:
+            for table in iter_rl_tables(f):
+                for view in views:
+                    table = view(table)
+                writer.write_table(table.cast(RLRow.SCHEMA))
+                n += table.num_rows
+    os.replace(tmp, out)
+    return n
 
 
 # ---- verl sandbox_fusion view -----------------------------------------------------------------
@@ -204,23 +235,11 @@ def convert_released(files: Sequence[str | os.PathLike], out_path: str | os.Path
             counts[str(f)] = n
             log.info("converted %d rows from %s", n, f)
         writer.close()
-        validate_table(pq.read_table(tmp), RLRow, source=str(tmp))
+        for _ in iter_rl_tables(tmp):  # validated a batch at a time
+            pass
         os.replace(tmp, out_path)
     except BaseException:
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
     return counts
-
-
-def concat_rl_files(files: Iterable[str | os.PathLike]) -> pa.Table:
-    tables = []
-    for f in files:
-        validate_rl_file(f)
-        tables.append(read_table(f, RLRow).select([fld.name for fld in RLRow.SCHEMA]))
-    if not tables:
-        raise DataError("no RL train files given (rl.data.train_files is empty)")
-    try:
-        return pa.concat_tables(tables)
-    except pa.ArrowInvalid as exc:
-        raise SchemaError(f"RL files do not share one schema: {exc}") from exc

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -24,9 +25,10 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from xcoder.records import RLRow, SchemaError, read_table, write_table_atomic
+from xcoder.records import SchemaError
 from xcoder.rl import data as rldata
 from xcoder.rl.curve import verl_metrics_path
+from xcoder.rl.verl_cpu.profile import cpu_enabled, ray_temp_dir
 from xcoder.sft.checkpoint import CheckpointError
 from xcoder.rl.verl_cmd import (
     abs_path, latest_actor_dir, merge_command, reward_settings, shell_join, verl_command, verl_env,
@@ -96,7 +98,7 @@ def prepare_data(rl: DictConfig) -> tuple[list[str], list[str]]:
             local = [str(rldata.resolve_released_file(str(rel.path), f, rel.revision)) for f in files]
             counts = rldata.convert_released(local, target, limit=rel.limit)
             if sf_source:
-                write_table_atomic(rldata.sandbox_fusion_view(read_table(target, RLRow), sf_source), target)
+                rldata.write_rl_view([target], target, [lambda t: rldata.sandbox_fusion_view(t, sf_source)])
             _write_stamp(target, key, {"counts": counts})
         return train, val
     sources = {"train": _as_list(rl.data.train_files), "val": _as_list(rl.data.val_files)}
@@ -106,12 +108,9 @@ def prepare_data(rl: DictConfig) -> tuple[list[str], list[str]]:
             log.info("validated %s: %d RL rows", f, n)
         system = _system_prompt(rl)
         if (sf_source or system) and files:
-            table = rldata.concat_rl_files(files)
-            if sf_source:
-                table = rldata.sandbox_fusion_view(table, sf_source)
-            if system:
-                table = rldata.system_prompt_view(table, system)
-            write_table_atomic(table, out / f"{name}.parquet")
+            views = ([lambda t: rldata.sandbox_fusion_view(t, sf_source)] if sf_source else []) + (
+                [lambda t: rldata.system_prompt_view(t, system)] if system else [])
+            rldata.write_rl_view(files, out / f"{name}.parquet", views)
     return train, val
 
 
@@ -122,7 +121,7 @@ def swift_jsonl(parquet_files: Sequence[str], out_path: Path) -> int:
     n = 0
     with open(tmp, "w", encoding="utf-8") as fh:
         for f in parquet_files:
-            for row in read_table(f, RLRow).to_pylist():
+            for row in (r for table in rldata.iter_rl_tables(f) for r in table.to_pylist()):
                 fh.write(json.dumps({"messages": row["prompt"], "ground_truth": row["reward_model"]["ground_truth"],
                                      "task_id": str(row["extra_info"]["task_id"])}, ensure_ascii=False) + "\n")
                 n += 1
@@ -215,9 +214,11 @@ def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
         metrics.parent.mkdir(parents=True, exist_ok=True)
         rc = subprocess.call(cmd, env={**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(metrics)})
         if rc != 0:
-            log.error("verl exited with %d", rc)
+            log.error("verl exited with %d", rc)  # a CPU run's private Ray dir is kept: its logs
             return rc
         ckpt.write_run(ckpt_dir, key, "done")
+        if cpu_enabled(rl) and not rl.get("cpu_ray_temp_dir"):  # the auto-named private Ray dir: logs of a clean run
+            shutil.rmtree(ray_temp_dir(rl), ignore_errors=True)
     marker = Path(str(rl.checkpoints_dir)) / "latest_checkpointed_iteration.txt"
     actor = latest_actor_dir(str(rl.checkpoints_dir)) if marker.exists() else None
     if rl.merge.enabled:

@@ -105,10 +105,11 @@ def has_think(messages: Sequence[dict[str, str]]) -> bool:
 
 
 def synth_examples(path: str | os.PathLike) -> Iterator[Example]:
-    """Rows of a synthesis SFT parquet (validated against `SFTRow` on read)."""
-    from xcoder.records import SFTRow, read_records
+    """Rows of a synthesis SFT parquet (validated against `SFTRow` on read), streamed a record batch
+    at a time: a paper-scale file (hundreds of thousands of long-CoT rows) is never held whole."""
+    from xcoder.records import SFTRow, iter_records
 
-    for row in read_records(path, SFTRow):
+    for row in iter_records(path, SFTRow, batch_rows=256):
         yield Example(id=row.id, messages=[{"role": m["role"], "content": m["content"]} for m in row.messages])
 
 

@@ -174,8 +174,7 @@ class GroupedReader:
     """Rows of a parquet file grouped by a key column, taken in the order of another stream (a
     merge-join). The synthesis stages write solutions and tests in task order, so each `take(key)`
     reads just that task's rows; rows that come early are held until asked for (a file in another
-    order still works, at the cost of holding what is read ahead), and keys never asked for are
-    dropped when passed."""
+    order still works, at the cost of holding what is read ahead; a warning says when that grows)."""
 
     def __init__(self, rows: Iterator[Any], key: Callable[[Any], str]) -> None:
         self._rows = rows

@@ -118,8 +118,9 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
                 test_drops.update(entry.get("test_drops", {}))
                 bar.update(1)
 
-            n_units, resumed = stream_units(units(), journal, window=int(cfg.synth.batch_size), process=process,
-                                            emit=emit)
+            # a window holds at least one judge batch, so run_many calls stay as large as configured
+            window = max(int(cfg.synth.batch_size), int(vcfg.tasks_per_judge_batch))
+            n_units, resumed = stream_units(units(), journal, window=window, process=process, emit=emit)
     finally:
         if own_judge and judge is not None:
             judge.close()
@@ -133,6 +134,8 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
         **counter.as_dict(),
         "test_drop_reasons": dict(sorted(test_drops.items())),
     }
+    if hasattr(judge, "jobs_per_node"):  # cluster=ray: how the judge work spread over the nodes
+        counts["judge_jobs_per_node"] = judge.jobs_per_node()
     write_json_atomic(stage_dir(cfg) / "manifest.json", counts)
     if judge_failures:
         raise JudgeFailure(f"verify: the judge failed (SE) on {judge_failures} task(s); rerun to retry them")
