@@ -134,23 +134,21 @@ class ResponseCache:
             log.info("llm cache %s: %d recorded requests", self.dir, len(self._index))
 
     def _load_shard(self, shard: Path) -> None:
-        data = shard.read_bytes()
+        """Index a shard line by line (key -> offset, length): memory stays one line, never the
+        shard (a paper-scale cache holds GBs of long-CoT answers)."""
         offset = 0
-        lineno = 0
-        while offset < len(data):
-            lineno += 1
-            end = data.find(b"\n", offset)
-            if end < 0:  # no newline: the writer died mid-line
-                log.warning("llm cache %s: torn last line %d (%d bytes, no newline) skipped", shard, lineno,
-                            len(data) - offset)
-                self.skipped_lines += 1
-                break
-            line = data[offset:end]
-            if line.strip():
-                key = self._validate(line, shard, lineno)
-                if key is not None:
-                    self._index.setdefault(key, (shard, offset, end - offset))
-            offset = end + 1
+        with open(shard, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                start, offset = offset, offset + len(line)
+                if not line.endswith(b"\n"):  # no newline: the writer died mid-line
+                    log.warning("llm cache %s: torn last line %d (%d bytes, no newline) skipped", shard, lineno,
+                                len(line))
+                    self.skipped_lines += 1
+                    break
+                if line.strip():
+                    key = self._validate(line[:-1], shard, lineno)
+                    if key is not None:
+                        self._index.setdefault(key, (shard, start, len(line) - 1))
 
     def _validate(self, line: bytes, shard: Path, lineno: int) -> str | None:
         try:
