@@ -4,9 +4,9 @@ rewards, scores), each number read back from the files the stages wrote — neve
 Each stage has a summarizer reading that stage's own files:
   synth  `<synth.output_dir>/manifest.json` (per-stage counts, drops by reason), the export's
          `data_card.json`, and the SFT/RL parquet row counts
-  sft    `<sft.output_dir>/manifest.json` (data stats, checkpoint) and ms-swift's `logging.jsonl`
+  sft    `<sft.output_dir>/manifest.json` (`xcoder.runs.Manifest`: data stats, checkpoint) and ms-swift's `logging.jsonl`
   rl     ms-swift's `logging.jsonl` (reward per step), `<rl.output_dir>/rewards.jsonl` (format failures,
-         verdicts), `<rl.output_dir>/manifest.json` if the stage writes one
+         verdicts), `<rl.output_dir>/manifest.json` (`xcoder.runs.Manifest`)
   eval   `<eval.output_dir>/results.json` (avg@n per window) and `summary.json`
 A missing file is reported as missing (with its path), never papered over.
 
@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 from omegaconf import DictConfig
 
 from xcoder.rl.curve import plot_rewards, verl_steps
+from xcoder.runs import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -192,20 +193,20 @@ def summarize_sft(cfg: DictConfig, report_dir: Path) -> list[str]:
     manifest_path = out_dir / "manifest.json"
     log_path = Path(str(cfg.sft.checkpoints_dir)) / "logging.jsonl"
     final = Path(str(cfg.sft.final_checkpoint))
-    manifest = load_json(manifest_path)
+    manifest = Manifest.read(manifest_path)
     lines: list[str] = []
     if manifest is None:
         lines += missing(manifest_path, "SFT manifest")
     steps = _loss_rows(load_jsonl(log_path))
     facts: list[tuple[str, Any]] = []
     if manifest is not None:
-        data = manifest.get("data") or {}
+        data = manifest.data
         tokens = data.get("tokens") or {}
-        facts += [("status", manifest.get("status")), ("data source", data.get("source")),
+        facts += [("status", manifest.status), ("data source", data.get("source")),
                   ("rows read / written", f"{data.get('rows_read')} / {data.get('rows_written')}"),
                   ("rows dropped", data.get("dropped") or "none"),
                   ("tokens per row (p50 / max)", f"{tokens.get('p50')} / {tokens.get('max')}"),
-                  ("checkpoint", manifest.get("checkpoint"))]
+                  ("checkpoint", manifest.checkpoint)]
     if steps:
         facts += [("steps", f"{_swift_step(steps[-1])} / {_max_steps(steps[-1])}"),
                   ("loss first → last", f"{fmt(steps[0]['loss'])} → {fmt(steps[-1]['loss'])}")]
@@ -234,11 +235,10 @@ def summarize_rl(cfg: DictConfig, report_dir: Path) -> list[str]:
     final = Path(str(cfg.rl.final_checkpoint))
     lines: list[str] = []
     facts: list[tuple[str, Any]] = [("backend", cfg.rl.backend), ("model (from SFT)", cfg.rl.model_path)]
-    manifest = load_json(manifest_path)
+    manifest = Manifest.read(manifest_path)
     if manifest is not None:
-        data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
-        facts += [("status", manifest.get("status")), ("prompts", data.get("prompts")),
-                  ("checkpoint", manifest.get("checkpoint"))]
+        facts += [("status", manifest.status), ("prompts", manifest.data.get("prompts")),
+                  ("checkpoint", manifest.checkpoint)]
     steps = [r for r in last_run(load_jsonl(log_path), _swift_step) if "reward" in r and _swift_step(r) is not None]
     if steps:
         means = [float(r["reward"]) for r in steps]

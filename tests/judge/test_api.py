@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from xcoder.judge import Judge, JudgeJob, JudgeTest, Limits, Program, Verdict
+from xcoder.judge import Judge, JudgeJob, JudgeTest, Limits, Program, Verdict, judge_from_config
 
 from .reference import run_reference
 
@@ -136,7 +136,7 @@ def test_from_config_uses_the_judge_group():
     from xcoder.config import compose
 
     cfg = compose()
-    with Judge.from_config(cfg.judge) as j:
+    with judge_from_config(cfg, mode="local") as j:
         assert j.workers >= 1
         assert j.isolation in ("bwrap", "none")
 

@@ -97,7 +97,8 @@ def test_pool_needs_a_ray_session_or_says_so(monkeypatch):
 def test_cluster_ray_config_gives_a_ray_pool_and_local_gives_a_judge(ray_session):
     from xcoder.config import compose
     from xcoder.judge import Judge
-    from xcoder.judge.ray_fanout import RayJudgePool, judge_for_cluster
+    from xcoder.judge.factory import judge_for_cluster
+    from xcoder.judge.ray_fanout import RayJudgePool
 
     jobs, expected = _jobs(6, seed=2)
     with judge_for_cluster(compose(["cluster=ray", "judge.workers=1"])) as pool:

@@ -22,7 +22,7 @@ CPP_APLUSB = '#include <cstdio>\nint main(){int a,b;scanf("%d %d",&a,&b);printf(
 
 @pytest.fixture(scope="module")
 def url(judge):
-    with serve_in_background(judge, ServerSettings(port=0)) as base:
+    with serve_in_background(judge, ServerSettings.defaults(port=0)) as base:
         yield base
 
 
@@ -189,7 +189,7 @@ def _wait_until(predicate, timeout=20.0):
 
 @pytest.mark.parametrize("overload_status", [503, 504])
 def test_full_queue_answers_503_and_admitted_work_completes(judge, overload_status):
-    settings = ServerSettings(port=0, concurrency=1, queue_size=1, overload_status=overload_status)
+    settings = ServerSettings.defaults(port=0, concurrency=1, queue_size=1, overload_status=overload_status)
     with serve_in_background(judge, settings) as base:
         out: dict[str, dict] = {}
 
@@ -224,7 +224,7 @@ def _raw_post(base: str, body: dict) -> socket.socket:
 
 
 def test_vanished_client_neither_blocks_nor_misroutes_others(judge):
-    with serve_in_background(judge, ServerSettings(port=0, concurrency=1, queue_size=8)) as base:
+    with serve_in_background(judge, ServerSettings.defaults(port=0, concurrency=1, queue_size=8)) as base:
         results: dict[str, str] = {}
 
         def post(name: str, code: str) -> None:
@@ -248,7 +248,7 @@ def test_vanished_client_neither_blocks_nor_misroutes_others(judge):
 
 
 def test_request_body_cap_is_413(judge):
-    with serve_in_background(judge, ServerSettings(port=0, max_request_mb=0.01)) as base:
+    with serve_in_background(judge, ServerSettings.defaults(port=0, max_request_mb=0.01)) as base:
         r = requests.post(f"{base}/run_code", json={"code": "#" * 20000, "language": "python"}, timeout=10)
         assert r.status_code == 413
 
@@ -257,7 +257,7 @@ def test_request_body_cap_is_413(judge):
 
 
 def test_token_required_when_configured(judge):
-    with serve_in_background(judge, ServerSettings(port=0), token="s3cret") as base:
+    with serve_in_background(judge, ServerSettings.defaults(port=0), token="s3cret") as base:
         r = requests.post(f"{base}/run_code", json={"code": "print(1)", "language": "python"}, timeout=10)
         assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
         r = requests.get(f"{base}/health", headers={"Authorization": "Bearer wrong"}, timeout=10)
@@ -274,7 +274,7 @@ def test_judge_crash_is_sandbox_error_for_every_test_not_the_programs_fault():
         def run(self, *args, **kwargs):
             raise OSError("worker pool died")
 
-    with serve_in_background(Crashing(), ServerSettings(port=0)) as base:
+    with serve_in_background(Crashing(), ServerSettings.defaults(port=0)) as base:
         d = requests.post(f"{base}/run_code", json={"code": "print(1)", "language": "python"}, timeout=10).json()
         assert d["status"] == "SandboxError" and "worker pool died" in d["message"]
         body = {"program": {"code": "print(1)"}, "tests": [{"input": ""}, {"input": ""}]}

@@ -23,7 +23,7 @@ APLUSB_WRONG = "a, b = map(int, input().split())\nprint(a - b)\n"
 
 @pytest.fixture(scope="module")
 def url(judge):
-    with serve_in_background(judge, ServerSettings(port=0)) as base:
+    with serve_in_background(judge, ServerSettings.defaults(port=0)) as base:
         yield base
 
 

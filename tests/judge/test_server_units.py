@@ -34,12 +34,12 @@ def test_sandbox_error_maps_to_sandboxerror_status():
 
 def test_non_loopback_bind_needs_allow_remote_and_token():
     with pytest.raises(ServeRefused, match="--allow-remote"):
-        resolve_token(ServerSettings(host="0.0.0.0"), environ={"XCODER_JUDGE_TOKEN": "s3cret"})
+        resolve_token(ServerSettings.defaults(host="0.0.0.0"), environ={"XCODER_JUDGE_TOKEN": "s3cret"})
     with pytest.raises(ServeRefused, match="XCODER_JUDGE_TOKEN"):
-        resolve_token(ServerSettings(host="0.0.0.0", allow_remote=True), environ={})
-    assert resolve_token(ServerSettings(host="0.0.0.0", allow_remote=True), environ={"XCODER_JUDGE_TOKEN": "s3cret"}) == "s3cret"
-    assert resolve_token(ServerSettings(host="127.0.0.1"), environ={}) is None
-    assert resolve_token(ServerSettings(host="::1"), environ={}) is None
+        resolve_token(ServerSettings.defaults(host="0.0.0.0", allow_remote=True), environ={})
+    assert resolve_token(ServerSettings.defaults(host="0.0.0.0", allow_remote=True), environ={"XCODER_JUDGE_TOKEN": "s3cret"}) == "s3cret"
+    assert resolve_token(ServerSettings.defaults(host="127.0.0.1"), environ={}) is None
+    assert resolve_token(ServerSettings.defaults(host="::1"), environ={}) is None
 
 
 def test_serve_cli_refuses_remote_bind_with_clear_message(capsys, monkeypatch):
@@ -82,8 +82,8 @@ def test_dispatcher_bounds_queued_bytes_but_always_admits_one():
 
 def test_settings_reject_bad_values_and_unknown_keys():
     with pytest.raises(ValueError, match="overload_status"):
-        ServerSettings(overload_status=500)
+        ServerSettings.defaults(overload_status=500)
     with pytest.raises(ValueError, match="default_memory_mb"):
-        ServerSettings(default_memory_mb=9000, max_memory_mb=4096)
+        ServerSettings.defaults(default_memory_mb=9000, max_memory_mb=4096)
     with pytest.raises(ValueError, match="unknown judge.server keys"):
         ServerSettings.from_config({"host": "127.0.0.1", "qeue_size": 3})

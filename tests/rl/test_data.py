@@ -61,7 +61,7 @@ def test_released_rows_convert_and_grade(tmp_path):
     kinds = {r.extra_info["task_id"]: r.extra_info["kind"] for r in rows}
     assert kinds == {"cf-1": "stdio", "lc-1": "assert", "lcb-1": "call"}
     assert [r.extra_info["index"] for r in rows] == [0, 1, 2]  # file order kept (pass-rate curricula)
-    reward = CodeReward(RewardSettings(time_s=5, judge_workers=2))
+    reward = CodeReward(RewardSettings.defaults(time_s=5, judge_workers=2))
     try:
         out = reward.score_batch([RewardItem(r.extra_info["task_id"], ANSWERS[r.extra_info["task_id"]],
                                              r.reward_model["ground_truth"], r.extra_info) for r in rows])
@@ -83,7 +83,7 @@ def test_released_row_without_tests_names_file_and_row(tmp_path):
 def _judge_server():
     from xcoder.judge.server import ServerSettings, serve_in_background
 
-    with Judge(workers=2) as judge, serve_in_background(judge, ServerSettings(port=0)) as url:
+    with Judge(workers=2) as judge, serve_in_background(judge, ServerSettings.defaults(port=0)) as url:
         yield url
 
 
@@ -103,7 +103,7 @@ def test_stock_verl_sandbox_fusion_reward_against_xcoder_judge_serve(tmp_path):
     score = lambda r: r["score"] if isinstance(r, dict) else r  # noqa: E731
     assert score(good) == 1.0 and score(bad) == 0.0
     # the same view file still works with our reward (it reads verl's format too)
-    reward = CodeReward(RewardSettings(judge_workers=2))
+    reward = CodeReward(RewardSettings.defaults(judge_workers=2))
     try:
         assert reward.score_one(SUM_ANSWER, row["reward_model"]["ground_truth"]).score == 5.0
     finally:
@@ -113,7 +113,7 @@ def test_stock_verl_sandbox_fusion_reward_against_xcoder_judge_serve(tmp_path):
 def test_reward_through_a_judge_server_matches_local(tmp_path):
     truth = stdio_truth(sum_tests(4))
     with _judge_server() as url:
-        remote = CodeReward(RewardSettings(judge_mode="server", judge_url=url))
+        remote = CodeReward(RewardSettings.defaults(judge_mode="server", judge_url=url))
         try:
             got = remote.score_batch([RewardItem("g", SUM_ANSWER, truth), RewardItem("w", "```python\nprint(6)\n```", truth)])
         finally:

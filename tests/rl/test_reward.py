@@ -63,7 +63,7 @@ def _resp(body: str) -> str:
 
 
 def test_paper_scoring_with_the_real_judge():
-    reward = CodeReward(RewardSettings(time_s=2, judge_workers=2))
+    reward = CodeReward(RewardSettings.defaults(time_s=2, judge_workers=2))
     try:
         out = reward.score_batch([
             RewardItem("good", SUM_ANSWER, TRUTH), RewardItem("wrong", _resp("print(3)"), TRUTH),
@@ -78,7 +78,7 @@ def test_paper_scoring_with_the_real_judge():
 
 
 def test_binary_mode_and_configurable_penalty():
-    reward = CodeReward(RewardSettings(mode="binary", format_penalty=-1.0), client=FakeJudge())
+    reward = CodeReward(RewardSettings.defaults(mode="binary", format_penalty=-1.0), client=FakeJudge())
     truth = stdio_truth([{"input": "a", "output": "6"}, {"input": "b", "output": "7"}])
     assert reward.score_one(_resp("print(6)"), truth).score == 0.0  # 1 of 2
     assert reward.score_one(_resp("def (:"), truth).score == -1.0
@@ -99,24 +99,24 @@ def test_test_subset_is_deterministic_per_task_and_epoch_and_shared_by_rollouts(
             seen.extend(tuple(t.input for t in job.tests) for job in jobs)
             return super().run_many(jobs)
 
-    reward = CodeReward(RewardSettings(), client=Spy())
+    reward = CodeReward(RewardSettings.defaults(), client=Spy())
     reward.score_batch([RewardItem(f"r{i}", _resp(f"print({i})"), TRUTH, {"task_id": "T"}) for i in range(8)])
     assert len(seen) == 8 and len(set(seen)) == 1  # all 8 rollouts of the prompt faced the same tests
 
 
 def test_system_errors_are_retried_then_excluded_then_surfaced():
     # transient SE: retried, then graded normally
-    reward = CodeReward(RewardSettings(system_error_retries=2), client=FakeJudge(se_attempts=1))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=2), client=FakeJudge(se_attempts=1))
     r = reward.score_one(_resp("se; print(6)"), stdio_truth([{"input": "x", "output": "6"}] * 1))
     assert r.score == 5.0 and not r.judge_error and reward.stats["system_error_retries"] == 1
     # persistent SE: distinct diagnostic, never a silent WA-like 0
-    reward = CodeReward(RewardSettings(system_error_retries=1, max_system_error_rate=1.0), client=FakeJudge(se_attempts=99))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=1, max_system_error_rate=1.0), client=FakeJudge(se_attempts=99))
     r = reward.score_one(_resp("se; print(6)"), stdio_truth([{"input": "x", "output": "6"}]))
     assert r.judge_error and r.graded == 0 and r.verdicts == {"SE": 1}
     assert reward.stats["judge_error_responses"] == 1
     assert compute_score  # the verl dict carries it as judge_error=1 (checked below)
     # a broken judge stops training
-    reward = CodeReward(RewardSettings(system_error_retries=0, max_system_error_rate=0.05), client=FakeJudge(se_attempts=99))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=0, max_system_error_rate=0.05), client=FakeJudge(se_attempts=99))
     with pytest.raises(JudgeSystemError, match="judge is broken"):
         reward.score_batch([RewardItem(str(i), _resp(f"se; print({i})"), TRUTH) for i in range(10)])
 
@@ -139,7 +139,7 @@ def test_batch_results_are_keyed_by_response_id_never_misassigned(kinds, seed, a
     rng = random.Random(seed)
     shuffled = items[:]
     rng.shuffle(shuffled)
-    s = RewardSettings(system_error_retries=1, max_system_error_rate=1.0, abort_after_tle=abort_after_tle)
+    s = RewardSettings.defaults(system_error_retries=1, max_system_error_rate=1.0, abort_after_tle=abort_after_tle)
     batch = CodeReward(s, client=FakeJudge(seed, se_attempts=1 if seed % 2 else 5)).score_batch(shuffled)
     alone_judge = FakeJudge(seed + 1, se_attempts=1 if seed % 2 else 5)
     for it in items:
@@ -149,7 +149,7 @@ def test_batch_results_are_keyed_by_response_id_never_misassigned(kinds, seed, a
 
 
 def test_duplicate_ids_and_bad_ground_truth_are_errors():
-    reward = CodeReward(RewardSettings(), client=FakeJudge())
+    reward = CodeReward(RewardSettings.defaults(), client=FakeJudge())
     with pytest.raises(ValueError, match="duplicate response ids"):
         reward.score_batch([RewardItem("a", "x", TRUTH), RewardItem("a", "y", TRUTH)])
     with pytest.raises(GroundTruthError, match="no tests"):
@@ -185,13 +185,13 @@ def test_abort_after_tle_runs_one_test_of_a_looping_response_and_is_opt_in():
             return super().run_many(jobs)
 
     items = [RewardItem("loop", _resp("loop; print(6)"), TRUTH), RewardItem("wa", _resp("print(6)"), TRUTH)]
-    reward = CodeReward(RewardSettings(abort_after_tle=True), client=Spy())
+    reward = CodeReward(RewardSettings.defaults(abort_after_tle=True), client=Spy())
     out = reward.score_batch(items)
     assert out["loop"].score == 0.0 and out["loop"].verdicts == {"TLE": 10} and out["loop"].graded == 10
     assert sum(n for code, n in ran if "loop" in code) == 1  # 1 test executed instead of 10
     assert sum(n for code, n in ran if "loop" not in code) == 10 and reward.stats["tle_aborted_tests"] == 9
-    assert out["wa"].score == CodeReward(RewardSettings(), client=FakeJudge()).score_batch(items)["wa"].score
-    assert RewardSettings().abort_after_tle is False  # the paper rule runs every test
+    assert out["wa"].score == CodeReward(RewardSettings.defaults(), client=FakeJudge()).score_batch(items)["wa"].score
+    assert RewardSettings.defaults().abort_after_tle is False  # the paper rule runs every test
 
 
 def test_short_retry_answer_from_the_judge_is_a_system_error_not_a_silent_drop():
@@ -202,7 +202,7 @@ def test_short_retry_answer_from_the_judge_is_a_system_error_not_a_silent_drop()
             out = super().run_many(jobs)
             return out if self.calls == 1 else [res[:-1] for res in out]
 
-    reward = CodeReward(RewardSettings(system_error_retries=1), client=ShortRetry(se_attempts=1))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=1), client=ShortRetry(se_attempts=1))
     with pytest.raises(JudgeSystemError, match="retried tests"):
         reward.score_one(_resp("se; print(6)"), stdio_truth([{"input": "x", "output": "6"}] * 2))
 
@@ -211,6 +211,6 @@ def test_short_retry_answer_from_the_judge_is_a_system_error_not_a_silent_drop()
             out = super().run_many(jobs)
             return out if self.calls == 1 else out[:-1]
 
-    reward = CodeReward(RewardSettings(system_error_retries=1), client=MissingJob(se_attempts=1))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=1), client=MissingJob(se_attempts=1))
     with pytest.raises(JudgeSystemError, match="retried jobs"):
         reward.score_one(_resp("se; print(6)"), stdio_truth([{"input": "x", "output": "6"}]))

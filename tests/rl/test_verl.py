@@ -151,7 +151,7 @@ def test_grpo_advantage_on_our_rewards_for_a_group_of_rollouts():
     responses = [SUM_ANSWER, "```python\nprint(6)\n```", "no code", SUM_ANSWER,   # prompt A
                  "```python\nraise SystemExit(1)\n```", SUM_ANSWER]             # prompt B
     uids = ["A", "A", "A", "A", "B", "B"]
-    reward = CodeReward(RewardSettings(judge_workers=2))
+    reward = CodeReward(RewardSettings.defaults(judge_workers=2))
     try:
         res = reward.score_batch([RewardItem(str(i), r, truth, {"task_id": u}) for i, (r, u) in enumerate(zip(responses, uids))])
     finally:

@@ -12,7 +12,8 @@ import pytest
 
 from xcoder.config import REPO_ROOT, compose
 from xcoder.sft.cli import main
-from xcoder.sft.command import LaunchError, build_command, check_global_batch, format_value, swift_flags
+from xcoder.sft.command import LaunchError, build_command, check_global_batch
+from xcoder.swift_args import format_value, swift_flags
 
 # The paper recipe, value for value [paper-recipe §8, upstream train_sft.sh].
 PAPER = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from xcoder.config import compose
-from xcoder.sft import checkpoint as ckpt
+from xcoder import runs
 from xcoder.sft.cli import main
 from xcoder.sft.data import SFTDataError
 from xcoder.sft.stage import run
@@ -75,7 +75,7 @@ def test_final_checkpoint_is_linked_and_rl_reads_it(tmp_path, fake_swift, tiny_m
     cfg = compose(args)
     final = Path(cfg.sft.final_checkpoint)
     assert final.is_symlink() and os.readlink(final) == "checkpoints/checkpoint-4"
-    assert ckpt.is_hf_checkpoint(final)
+    assert runs.is_hf_checkpoint(final)
     assert cfg.rl.model_path == str(final)  # hand-off by interpolation, no path copied
     manifest = json.loads((final.parent / "manifest.json").read_text())
     assert manifest["status"] == "done" and manifest["checkpoint"].endswith("checkpoint-4")
@@ -90,7 +90,7 @@ def test_final_checkpoint_is_linked_and_rl_reads_it(tmp_path, fake_swift, tiny_m
     assert "--resume_from_checkpoint" not in last and "--resume_only_model" not in last
     assert os.readlink(final) == "checkpoints/checkpoint-6"
     ckdir = Path(cfg.sft.checkpoints_dir)
-    assert [p.name for p in ckpt.checkpoints(ckdir)] == ["checkpoint-6"]  # the old run's checkpoint-4 is not in it
+    assert [p.name for p in runs.checkpoints(ckdir)] == ["checkpoint-6"]  # the old run's checkpoint-4 is not in it
     old_key = manifest["key"]
     assert (ckdir.parent / f"checkpoints.superseded-{old_key[:12]}" / "checkpoint-4").is_dir()  # kept aside
     assert json.loads((final.parent / "manifest.json").read_text())["key"] != old_key
@@ -181,7 +181,7 @@ def test_nonzero_rank_waits_for_rank0_data_and_does_not_publish(tmp_path, fake_s
     manifest = Path(cfg.sft.output_dir) / "manifest.json"
     key = json.loads(manifest.read_text())["key"]
     manifest.unlink()
-    ckpt.write_run(cfg.sft.checkpoints_dir, key, "running")  # as rank 0 leaves it while its run is training
+    runs.write_run(cfg.sft.checkpoints_dir, key, "running")  # as rank 0 leaves it while its run is training
     monkeypatch.setenv("NODE_RANK", "1")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     assert run(compose(args), dry_run=False) == 0  # finds rank 0's data, trains, leaves publishing to rank 0
@@ -197,11 +197,11 @@ def test_checkpoint_ordering_is_numeric_and_skips_unloadable(tmp_path):
             (d / "config.json").write_text("{}")
             (d / "model.safetensors").write_bytes(b"")
     (root / "checkpoint-x").mkdir()
-    assert [p.name for p in ckpt.checkpoints(root)] == ["checkpoint-9", "checkpoint-10", "checkpoint-12"]
-    assert ckpt.last_checkpoint(root).name == "checkpoint-10"
-    assert ckpt.last_checkpoint(tmp_path / "none") is None
-    with pytest.raises(ckpt.CheckpointError, match="no HF-loadable checkpoint"):
-        ckpt.publish_final(tmp_path / "none", tmp_path / "final")
+    assert [p.name for p in runs.checkpoints(root)] == ["checkpoint-9", "checkpoint-10", "checkpoint-12"]
+    assert runs.last_checkpoint(root).name == "checkpoint-10"
+    assert runs.last_checkpoint(tmp_path / "none") is None
+    with pytest.raises(runs.CheckpointError, match="no HF-loadable checkpoint"):
+        runs.publish_final(tmp_path / "none", tmp_path / "final")
 
 
 def test_final_link_is_replaced_atomically_but_never_clobbers_a_directory(tmp_path):
@@ -209,13 +209,13 @@ def test_final_link_is_replaced_atomically_but_never_clobbers_a_directory(tmp_pa
     a.mkdir(parents=True)
     b.mkdir()
     final = tmp_path / "final"
-    ckpt.link_final(final, a)
-    ckpt.link_final(final, b)
+    runs.link_final(final, a)
+    runs.link_final(final, b)
     assert os.readlink(final) == "ck/checkpoint-2" and final.resolve() == b.resolve()
     real_dir = tmp_path / "final_dir"
     real_dir.mkdir()
-    with pytest.raises(ckpt.CheckpointError, match="not a symlink"):
-        ckpt.link_final(real_dir, a)
+    with pytest.raises(runs.CheckpointError, match="not a symlink"):
+        runs.link_final(real_dir, a)
 
 
 def test_demo_max_length_fits_demo_rows_and_tiny_model():

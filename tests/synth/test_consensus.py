@@ -114,7 +114,7 @@ def test_import_round_trips_jsonl_through_verify_and_foreign_tasks_never_crash_i
     from xcoder.synth.cli import run_stages
     from xcoder.synth.solutions.stage import solutions_parquet
     from xcoder.synth.tasks.stage import tasks_parquet
-    from xcoder.synth.tests.stage import tests_parquet
+    from xcoder.synth.testgen.stage import tests_parquet
     from xcoder.synth.verify.stage import verify_parquet
 
     tests = [{"input": "2 3\n", "output": "5"}] + [{"input": f"{a} {a + 3}\n"} for a in range(1, 6)]

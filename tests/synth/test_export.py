@@ -74,7 +74,7 @@ def test_rl_reward_compares_like_the_vote_that_made_the_labels():
     assert parse_ground_truth(truth).compare == "lines"
     program = "<think>x</think>\n```python\nprint('1 2 ')\nprint('3 4 ')\n```"
     with Judge(workers=1) as judge:
-        reward = CodeReward(RewardSettings(compare="strip", k=10), client=judge)
+        reward = CodeReward(RewardSettings.defaults(compare="strip", k=10), client=judge)
         assert reward.score_one(program, truth).score == 5.0  # strip alone would say WA
         legacy = json.dumps({k: v for k, v in json.loads(truth).items() if k != "compare"})
         assert reward.score_one(program, legacy).score == 0.0  # released data: rl.reward.compare applies

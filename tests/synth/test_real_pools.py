@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from xcoder.synth.tests.mutation import mutate_call_inputs
+from xcoder.synth.testgen.mutation import mutate_call_inputs
 from xcoder.synth.verify.real_pools import docstring_samples, parse_assert_inputs, truncate_completion
 
 

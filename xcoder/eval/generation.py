@@ -80,7 +80,7 @@ class Backend(Protocol):
 
 def generation_key(model: str, backend_model: str, prompt: EvalPrompt, sampling: SamplingConfig, *,
                    model_identity: Mapping[str, Any] | None = None) -> str:
-    """Cache key of a generation run; `model_identity` (xcoder.sft.checkpoint.model_identity) makes
+    """Cache key of a generation run; `model_identity` (xcoder.runs.model_identity) makes
     a model retrained at the same path a new key."""
     blob = json.dumps({"model": model, "backend_model": backend_model, "prompt": prompt.version_id,
                        "sampling": sampling.without_n(), "model_identity": model_identity}, sort_keys=True)

@@ -15,13 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 from xcoder.eval import lcb_data
 from xcoder.eval.benchmarks import load_benchmark
 from xcoder.eval.generation import GenerationStore, SamplingConfig, generate_all, generation_key
-from xcoder.sft.checkpoint import model_identity
 from xcoder.eval.grading import GradeCache, GradingConfig, grade_programs
 from xcoder.eval.metrics import breakdown, score
 from xcoder.eval.problems import Problem
 from xcoder.eval.prompts import EvalPrompt, code_from_output
 from xcoder.eval.report import header_lines, write_reports
 from xcoder.eval.windows import window_summary, windows_from_config
+from xcoder.runs import model_identity
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def run_eval(cfg: DictConfig, *, judge: Any = None) -> dict[str, Any]:
     cache = GradeCache(out_dir / "grades" / f"{key}-{grading.key()}.jsonl")
     own_judge = judge is None
     if own_judge:
-        from xcoder.judge import Judge
+        from xcoder.judge import judge_from_config
 
-        judge = Judge.from_config(cfg.judge)
+        judge = judge_from_config(cfg, mode="local")  # eval grades in this process, whatever the cluster
     try:
         grades = grade_programs(judge, items, grading, cache)
     finally:

@@ -98,15 +98,6 @@ class Judge:
         self._compile_pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="judge-cc")
         log.info("judge: %d workers, isolation=%s", self.workers, self.isolation)
 
-    @classmethod
-    def from_config(cls, judge_cfg: Mapping[str, Any]) -> "Judge":
-        """Build from the Hydra `judge` group (`cfg.judge`)."""
-        return cls(
-            workers=int(judge_cfg.get("workers", 0) or 0),
-            isolation=str(judge_cfg.get("isolation", "auto")),
-            cpp_cache_dir=judge_cfg.get("cpp_cache_dir") or None,
-        )
-
     @property
     def cpp(self) -> CppCompiler:
         with self._lock:

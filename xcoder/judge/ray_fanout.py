@@ -13,9 +13,8 @@ it never starts a cluster itself.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from xcoder.judge.types import TestResult, Verdict
 
@@ -225,28 +224,3 @@ def run_many_on_ray(jobs: Sequence[Any], **pool_kwargs: Any) -> list[list[TestRe
     """One-shot helper: start a pool on the current Ray session, run `jobs`, stop the pool."""
     with RayJudgePool(**pool_kwargs) as pool:
         return pool.run_many(jobs)
-
-
-@contextlib.contextmanager
-def judge_for_cluster(cfg: Any) -> Iterator[Any]:
-    """The judge a stage should use under `cfg.cluster`: a local `Judge` (`cluster=local|slurm`),
-    or a `RayJudgePool` over the Ray cluster (`cluster=ray`, joined at `cluster.address` unless a
-    Ray session is already up). Both have `run_many(jobs)` with the same contract."""
-    from xcoder.judge import Judge
-
-    if str(cfg.cluster.name) != "ray":
-        with Judge.from_config(cfg.judge) as judge:
-            yield judge
-        return
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=str(cfg.cluster.address))
-        started = True
-    try:
-        with RayJudgePool(workers=int(cfg.judge.workers or 0), isolation=str(cfg.judge.isolation)) as pool:
-            yield pool
-    finally:
-        if started:
-            ray.shutdown()

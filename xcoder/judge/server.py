@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import hmac
 import ipaddress
 import logging
@@ -63,21 +64,22 @@ class ServeRefused(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class ServerSettings:
-    """Knobs of the HTTP layer; defaults mirror the `judge.server` config block."""
+    """Knobs of the HTTP layer. Their defaults live in ONE place, the `judge.server` block of
+    configs/judge/local.yaml (with a comment per knob): `ServerSettings.defaults(**changes)` reads it."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    allow_remote: bool = False
-    token_env: str = "XCODER_JUDGE_TOKEN"
-    concurrency: int = 0  # requests executing at once; 0 = 2 x judge workers
-    queue_size: int = 1024  # admitted requests waiting beyond `concurrency`; more -> 503
-    max_queued_mb: float = 512.0  # total code + stdin + tests held by admitted requests; more -> 503
-    overload_status: int = 503  # HTTP status when full; 504 makes verl's client retry (it retries only 504)
-    max_request_mb: float = 64.0  # request body cap -> 413
-    max_batch_tests: int = 2000  # tests per batch request -> 400 beyond
-    max_time_s: float = 120.0  # largest per-test wall limit a client may ask for -> 400 beyond
-    default_memory_mb: int = 2048  # used when /run_code says memory_limit_MB=-1 (SandboxFusion's "none")
-    max_memory_mb: int = 8192  # largest memory limit a client may ask for -> 400 beyond
+    host: str
+    port: int
+    allow_remote: bool
+    token_env: str
+    concurrency: int  # requests executing at once; 0 = 2 x judge workers
+    queue_size: int  # admitted requests waiting beyond `concurrency`; more -> 503
+    max_queued_mb: float  # total code + stdin + tests held by admitted requests; more -> 503
+    overload_status: int  # HTTP status when full
+    max_request_mb: float  # request body cap -> 413
+    max_batch_tests: int  # tests per batch request -> 400 beyond
+    max_time_s: float  # largest per-test wall limit a client may ask for -> 400 beyond
+    default_memory_mb: int  # used when /run_code says memory_limit_MB=-1 (SandboxFusion's "none")
+    max_memory_mb: int  # largest memory limit a client may ask for -> 400 beyond
 
     def __post_init__(self) -> None:
         if self.overload_status not in (429, 503, 504):
@@ -104,6 +106,11 @@ class ServerSettings:
         if unknown:
             raise ValueError(f"unknown judge.server keys: {sorted(unknown)}")
         return cls(**{k: cfg[k] for k in cfg.keys()})
+
+    @classmethod
+    def defaults(cls, **changes: Any) -> "ServerSettings":
+        """The `judge.server` config defaults, with `changes` on top."""
+        return dataclasses.replace(_config_defaults(), **changes)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "ServerSettings":
@@ -374,12 +381,13 @@ def _judge_info(judge: Any, attr: str, fallback: Any) -> Any:
     return fallback if value is None else value
 
 
-def create_app(judge: Any, settings: ServerSettings = ServerSettings(), *, token: str | None = None) -> Any:
+def create_app(judge: Any, settings: ServerSettings | None = None, *, token: str | None = None) -> Any:
     """The ASGI app around an already-built judge (anything with the `Judge.run` signature).
 
     `token`: when set, every request needs `Authorization: Bearer <token>` (401 otherwise). Use
-    `resolve_token(settings)` to derive it from the bind rules.
+    `resolve_token(settings)` to derive it from the bind rules. `settings`: the config defaults if None.
     """
+    settings = settings or ServerSettings.defaults()
     workers = int(_judge_info(judge, "workers", 0)) or (os.cpu_count() or 1)
     concurrency = settings.concurrency or max(2, 2 * workers)
     stats = ServerStats()
@@ -556,6 +564,7 @@ async def _wait_disconnect(request: Any) -> None:
 # ----- running it ------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
 def _config_defaults() -> ServerSettings:
     """Defaults from `configs/judge/local.yaml` (`server:` block), the single source of truth."""
     try:
@@ -629,14 +638,14 @@ def _uvicorn_server(app: Any, log_level: str, settings: ServerSettings) -> Any:
 def _build_judge(args: argparse.Namespace) -> Any:
     """The Judge from the composed `judge` config group, with --workers/--isolation on top."""
     from xcoder.config import compose
-    from xcoder.judge import Judge
+    from xcoder.judge.factory import judge_from_config
 
     overrides = []
     if args.workers is not None:
         overrides.append(f"judge.workers={int(args.workers)}")
     if args.isolation is not None:
         overrides.append(f"judge.isolation={args.isolation}")
-    return Judge.from_config(compose(overrides).judge)
+    return judge_from_config(compose(overrides), mode="local")
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -692,12 +701,14 @@ def _raise_stop(signum: int, frame: Any) -> None:
 
 @contextlib.contextmanager
 def serve_in_background(
-    judge: Any, settings: ServerSettings = ServerSettings(port=0), *, token: str | None = None
+    judge: Any, settings: ServerSettings | None = None, *, token: str | None = None
 ) -> Iterator[str]:
     """Serve `judge` from a thread of this process; yields the base URL (for tests and notebooks).
 
-    The caller owns the judge. The server is stopped (and its pool drained) on exit.
+    The caller owns the judge. The server is stopped (and its pool drained) on exit. `settings`:
+    the config defaults on any free port if None.
     """
+    settings = settings or ServerSettings.defaults(port=0)
     sock = _bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     server = _uvicorn_server(create_app(judge, settings, token=token), "warning", settings)

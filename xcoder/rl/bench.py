@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cores = args.workers or os.cpu_count() or 1
     work = build_workload(args.prompts, args.rollouts, args.tests, args.seed, parse_mix(args.mix))
-    settings = RewardSettings(k=args.tests, time_s=args.time_s, memory_mb=args.memory_mb, judge_workers=cores,
+    settings = RewardSettings.defaults(k=args.tests, time_s=args.time_s, memory_mb=args.memory_mb, judge_workers=cores,
                               judge_isolation=args.isolation, max_system_error_rate=1.0,
                               abort_after_tle=args.abort_after_tle)
     executed = [it for it in work.items if work.kinds[it.response_id] != "FORMAT"]

@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import threading
 from typing import Any, Iterable, Mapping, Sequence
 
 from xcoder.judge import JudgeJob, Limits, Program, TestResult, Verdict
+from xcoder.judge.client import JudgeClient
+from xcoder.judge.factory import make_judge
 from xcoder.rl.extract import extract_code
 from xcoder.rl.ground_truth import parse_ground_truth, select_tests, task_key
-from xcoder.rl.judge_client import JudgeClient, make_client
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +52,27 @@ class JudgeSystemError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class RewardSettings:
-    """Reward knobs; defaults are the paper's (configs/rl/default.yaml `reward:` mirrors them)."""
+    """Reward knobs. Their defaults (the paper's) live in ONE place, `rl.reward` of
+    configs/rl/default.yaml, each with its source: `RewardSettings.defaults(**changes)` reads them."""
 
-    k: int = 10  # tests graded per response [paper-recipe §9, C]
-    mode: str = "partial"  # partial: scale × passed/graded [paper] | binary: scale iff all pass
-    scale: float = 5.0  # r = 5 × passed/sampled [paper-recipe §9, C]
-    format_penalty: float = -2.0  # no code / unclosed fence / ast failure [paper-recipe §9, C]
-    compare: str = "strip"  # code-judge: stdout.strip() == expected.strip() [judge-semantics §0]
-    time_s: float = 10.0  # per test [paper-recipe §9, C]
-    memory_mb: int | None = 256  # per test [paper-recipe §9, C]
-    language: str = "python"
-    seed: int = 42  # seeds the per-(task, epoch) test subset
-    system_error_retries: int = 2
-    max_system_error_rate: float = 0.05
-    abort_after_tle: bool = False  # opt-in, NOT the paper: a response whose first test hits TLE skips the rest (counted TLE)
-    judge_mode: str = "local"  # local | server
-    judge_url: str | None = None
-    judge_workers: int = 0  # local mode: 0 = all cores of this process's node
-    judge_isolation: str = "auto"
-    judge_concurrency: int = 64  # server mode: requests in flight
-    judge_token_env: str = "XCODER_JUDGE_TOKEN"
+    k: int  # tests graded per response; 0 = all
+    mode: str  # partial: scale x passed/graded | binary: scale iff all pass
+    scale: float
+    format_penalty: float  # no code / unclosed fence / ast failure
+    compare: str
+    time_s: float  # per test
+    memory_mb: int | None  # per test
+    language: str
+    seed: int  # seeds the per-(task, epoch) test subset
+    system_error_retries: int
+    max_system_error_rate: float
+    abort_after_tle: bool  # opt-in, NOT the paper: a response whose first test hits TLE skips the rest
+    judge_mode: str  # local | server
+    judge_url: str | None
+    judge_workers: int  # local mode: 0 = all cores of this process's node
+    judge_isolation: str
+    judge_concurrency: int  # server mode: requests in flight
+    judge_token_env: str
 
     def __post_init__(self) -> None:
         if self.mode not in ("partial", "binary"):
@@ -78,16 +81,43 @@ class RewardSettings:
             raise ValueError(f"reward k must be >= 0 (0 = all tests), got {self.k}")
 
     @classmethod
+    def from_config(cls, reward: Any) -> "RewardSettings":
+        """`rl.reward` of the composed config as settings (the values verl passes as reward_kwargs)."""
+        j = reward.judge
+        return cls(
+            k=int(reward.k), mode=str(reward.mode), scale=float(reward.scale), format_penalty=float(reward.format_penalty),
+            compare=str(reward.compare), language=str(reward.language), time_s=float(reward.time_s),
+            memory_mb=None if reward.memory_mb is None else int(reward.memory_mb), seed=int(reward.seed),
+            system_error_retries=int(reward.system_error_retries),
+            max_system_error_rate=float(reward.max_system_error_rate), abort_after_tle=bool(reward.abort_after_tle),
+            judge_mode=str(j.mode), judge_url=str(j.url) if j.mode == "server" else None, judge_workers=int(j.workers),
+            judge_isolation=str(j.isolation), judge_concurrency=int(j.concurrency), judge_token_env=str(j.token_env),
+        )
+
+    @classmethod
+    def defaults(cls, **changes: Any) -> "RewardSettings":
+        """The `rl.reward` config defaults, with `changes` on top."""
+        return dataclasses.replace(_config_defaults(), **changes)
+
+    @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "RewardSettings":
+        """Settings from reward_kwargs / the swift plugin's JSON; a knob left out keeps its config default."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown reward settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**dict(values))
+        return cls(**dict(values)) if set(values) == known else cls.defaults(**dict(values))
 
     @property
     def limits(self) -> Limits:
         return Limits(time_s=float(self.time_s), memory_mb=self.memory_mb)
+
+
+@functools.lru_cache(maxsize=1)
+def _config_defaults() -> RewardSettings:
+    from xcoder.config import compose
+
+    return RewardSettings.from_config(compose().rl.reward)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +165,7 @@ class CodeReward:
     def __init__(self, settings: RewardSettings, client: JudgeClient | None = None) -> None:
         self.settings = settings
         self._own_client = client is None
-        self.client = client or make_client(
+        self.client = client or make_judge(
             settings.judge_mode, url=settings.judge_url, workers=settings.judge_workers,
             isolation=settings.judge_isolation, concurrency=settings.judge_concurrency,
             token_env=settings.judge_token_env,

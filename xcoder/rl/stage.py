@@ -25,11 +25,12 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from xcoder import runs
 from xcoder.records import SchemaError
 from xcoder.rl import data as rldata
 from xcoder.rl.curve import verl_metrics_path
 from xcoder.rl.verl_cpu.profile import cpu_enabled, ray_temp_dir
-from xcoder.sft.checkpoint import CheckpointError
+from xcoder.swift_args import swift_flags
 from xcoder.rl.verl_cmd import (
     abs_path, latest_actor_dir, merge_command, reward_settings, shell_join, verl_command, verl_env,
 )
@@ -53,10 +54,7 @@ def _stamp_ok(out: Path, key: str) -> bool:
 
 
 def _write_stamp(out: Path, key: str, info: dict[str, Any]) -> None:
-    stamp = out.with_suffix(".json")
-    tmp = stamp.with_name(f".{stamp.name}.tmp")
-    tmp.write_text(json.dumps({"key": key, **info}, indent=1))
-    os.replace(tmp, stamp)
+    runs.write_json_atomic(out.with_suffix(".json"), {"key": key, **info})
 
 
 def planned_data(rl: DictConfig) -> tuple[list[str], list[str]]:
@@ -131,8 +129,6 @@ def swift_jsonl(parquet_files: Sequence[str], out_path: Path) -> int:
 
 # ---- commands -------------------------------------------------------------------------------
 def swift_command(cfg: DictConfig, dataset: str) -> list[str]:
-    from xcoder.sft.command import swift_flags
-
     rl = cfg.rl
     exe = str(rl.swift_bin) if rl.swift_bin else _swift_exe()
     return [exe, "rlhf", *swift_flags(rl.swift), "--model", str(rl.model_path), "--external_plugins", str(PLUGIN_FILE),
@@ -172,7 +168,7 @@ def run(cfg: DictConfig, dry_run: bool) -> int:
         hint = " (run `xcoder synth` first, or set rl.data.source=released)" if str(cfg.rl.data.source) == "synth" else ""
         log.error("rl: %s%s", exc, hint)
         return 2
-    except (SchemaError, CheckpointError) as exc:
+    except (SchemaError, runs.CheckpointError) as exc:
         log.error("rl: %s", exc)
         return 2
 
@@ -191,22 +187,17 @@ def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
         return 0
     train, val = prepare_data(rl)
     cmd = verl_command(rl, train, val)
-    from xcoder.sft import checkpoint as ckpt
-
     # verl's resume_mode=auto resumes the latest global_step in checkpoints_dir whatever produced it:
     # key the directory (command + data content + start model identity) so a changed model/data
     # moves the old run aside and trains fresh instead of silently continuing the old one
     key, identity = run_key(cmd, env, [*train, *val], str(rl.model_path))
-    manifest_path = Path(str(rl.output_dir)) / "manifest.json"
     final = Path(str(rl.final_checkpoint))
-    manifest = _read_json(manifest_path)
-    if (manifest.get("status") == "done" and manifest.get("key") == key
-            and (not rl.merge.enabled or ckpt.is_hf_checkpoint(final))):
-        log.info("RL already done for this command, data and model (key %s); delete %s to retrain", key, manifest_path)
-        return 0
     ckpt_dir = Path(abs_path(str(rl.checkpoints_dir)))
-    state, _ = ckpt.claim_run(ckpt_dir, key, resumable=True)
-    if state != "done":
+    training = runs.TrainRun("RL", key, ckpt_dir, Path(str(rl.output_dir)) / "manifest.json",
+                             final if rl.merge.enabled else None, resumable=True,
+                             done_because="command, data and model")
+
+    def launch(_state: str, _moved: Path | None) -> int:
         log.info("launching: %s", shell_join(cmd))
         # per-step metrics of verl's `file` logger: one file per launch (verl truncates its file), kept
         # under checkpoints_dir so they move aside with a superseded run; not part of the run key
@@ -216,27 +207,27 @@ def _run_verl(cfg: DictConfig, dry_run: bool) -> int:
         if rc != 0:
             log.error("verl exited with %d", rc)  # a CPU run's private Ray dir is kept: its logs
             return rc
-        ckpt.write_run(ckpt_dir, key, "done")
         if cpu_enabled(rl) and not rl.get("cpu_ray_temp_dir"):  # the auto-named private Ray dir: logs of a clean run
             shutil.rmtree(ray_temp_dir(rl), ignore_errors=True)
-    marker = Path(str(rl.checkpoints_dir)) / "latest_checkpointed_iteration.txt"
-    actor = latest_actor_dir(str(rl.checkpoints_dir)) if marker.exists() else None
-    if rl.merge.enabled:
-        merge = merge_command(rl, str(latest_actor_dir(str(rl.checkpoints_dir))))
-        log.info("merging: %s", shell_join(merge))
-        rc = subprocess.call(merge, env={**os.environ, **env})
-        if rc != 0:
-            log.error("verl model merger exited with %d", rc)
-            return rc
-        log.info("final RL checkpoint: %s", rl.final_checkpoint)
-    Path(str(rl.output_dir)).mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(manifest_path, {
-        "status": "done", "key": key, "command": shell_join(cmd),
-        "data": {"files": train, "sha256": identity["data_sha256"], "prompts": _parquet_rows(train)},
-        "model": identity["model"], "final_checkpoint": str(final) if rl.merge.enabled else None,
-        "checkpoint": str(actor) if actor else None, "steps": int(actor.parent.name.split("_")[-1]) if actor else None,
-    })
-    return 0
+        return 0
+
+    def publish() -> runs.Manifest:
+        marker = Path(str(rl.checkpoints_dir)) / "latest_checkpointed_iteration.txt"
+        actor = latest_actor_dir(str(rl.checkpoints_dir)) if marker.exists() else None
+        if rl.merge.enabled:
+            merge = merge_command(rl, str(latest_actor_dir(str(rl.checkpoints_dir))))
+            log.info("merging: %s", shell_join(merge))
+            rc = subprocess.call(merge, env={**os.environ, **env})
+            if rc != 0:
+                raise runs.StepFailed(f"verl model merger exited with {rc}", rc)
+            log.info("final RL checkpoint: %s", rl.final_checkpoint)
+        return runs.Manifest(
+            key=key, command=shell_join(cmd),
+            data={"files": train, "sha256": identity["data_sha256"], "prompts": _parquet_rows(train)},
+            model=identity["model"], final_checkpoint=str(final) if rl.merge.enabled else None,
+            checkpoint=str(actor) if actor else None, steps=int(actor.parent.name.split("_")[-1]) if actor else None)
+
+    return runs.train_once(training, launch, publish)
 
 
 def _run_swift(cfg: DictConfig, dry_run: bool) -> int:
@@ -254,24 +245,16 @@ def _run_swift(cfg: DictConfig, dry_run: bool) -> int:
     train, _ = prepare_data(rl)
     n = swift_jsonl(train, dataset)
     log.info("swift GRPO data: %d prompts -> %s", n, dataset)
-    out = Path(str(rl.output_dir))
-    out.mkdir(parents=True, exist_ok=True)
-    from xcoder.sft import checkpoint as ckpt
-
+    Path(str(rl.output_dir)).mkdir(parents=True, exist_ok=True)  # the reward log's directory
     key, identity = run_key(cmd, env, [dataset], str(rl.model_path))
-    manifest_path = out / "manifest.json"
     final = Path(str(rl.final_checkpoint))
-    manifest = _read_json(manifest_path)
-    if manifest.get("status") == "done" and manifest.get("key") == key and ckpt.is_hf_checkpoint(final):
-        log.info("RL already done for this command, data and model (key %s): %s; delete %s to retrain",
-                 key, final, manifest_path)
-        print(f"final checkpoint: {final}")
-        return 0
     ckpt_dir = Path(str(rl.checkpoints_dir))
     rewards = Path(env["XCODER_RL_REWARD_LOG"])
     # no resume for swift GRPO: anything but this key's finished run is moved aside, training is fresh
-    state, moved = ckpt.claim_run(ckpt_dir, key, resumable=False)
-    if state != "done":
+    training = runs.TrainRun("RL", key, ckpt_dir, Path(str(rl.output_dir)) / "manifest.json", final,
+                             resumable=False, done_because="command, data and model")
+
+    def launch(_state: str, moved: Path | None) -> int:
         if rewards.exists():  # one rewards.jsonl per training run: the old run's goes with its checkpoints
             if moved is not None:
                 os.replace(rewards, moved / rewards.name)
@@ -282,33 +265,28 @@ def _run_swift(cfg: DictConfig, dry_run: bool) -> int:
         rc = subprocess.call(cmd, env={**os.environ, **env})
         if rc != 0:
             log.error("swift rlhf exited with %d", rc)
-            return rc
-        ckpt.write_run(ckpt_dir, key, "done")
-    else:
-        log.info("RL run %s already finished in %s; publishing it without training", key, ckpt_dir)
-    last = ckpt.publish_final(str(ckpt_dir), str(final))
-    _write_json_atomic(manifest_path, {
-        "status": "done", "key": key, "command": _env_prefix(env) + " " + shlex.join(cmd),
-        "data": {"file": str(dataset), "sha256": identity["data_sha256"], "prompts": n},
-        "model": identity["model"], "checkpoint": str(last), "final_checkpoint": str(final),
-        "steps": _global_step(last), "rewards": str(rewards),
-    })
-    log.info("final RL checkpoint: %s -> %s", final, last)
-    print(f"final checkpoint: {final} -> {last}")
-    return 0
+        return rc
+
+    def publish() -> runs.Manifest:
+        last = runs.publish_final(ckpt_dir, final)
+        log.info("final RL checkpoint: %s -> %s", final, last)
+        print(f"final checkpoint: {final} -> {last}")
+        return runs.Manifest(
+            key=key, command=_env_prefix(env) + " " + shlex.join(cmd),
+            data={"file": str(dataset), "sha256": identity["data_sha256"], "prompts": n},
+            model=identity["model"], checkpoint=str(last), final_checkpoint=str(final),
+            steps=_global_step(last), rewards=str(rewards))
+
+    return runs.train_once(training, launch, publish)
 
 
 def run_key(cmd: Sequence[str], env: dict[str, str], data_files: Sequence[str | Path],
             model_path: str) -> tuple[str, dict[str, Any]]:
     """Identity of a GRPO run: the command and reward settings, the data's content hash and the
     start model's identity (a retrained SFT checkpoint at the same path is a new run)."""
-    from xcoder.sft.checkpoint import model_identity
-    from xcoder.sft.data import file_sha256
-
-    hashes = [file_sha256(Path(f)) for f in data_files]
-    identity = {"data_sha256": hashes[0] if len(hashes) == 1 else hashes, "model": model_identity(model_path)}
-    blob = json.dumps({"argv": list(cmd[1:]), "env": env, **identity}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16], identity
+    hashes = [runs.file_sha256(f) for f in data_files]
+    identity = {"data_sha256": hashes[0] if len(hashes) == 1 else hashes, "model": runs.model_identity(model_path)}
+    return runs.short_hash({"argv": list(cmd[1:]), "env": env, **identity}), identity
 
 
 def _parquet_rows(files: Sequence[str]) -> int:
@@ -317,22 +295,9 @@ def _parquet_rows(files: Sequence[str]) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def _global_step(checkpoint: Path) -> int | None:
     """Optimizer steps of a HF Trainer checkpoint (trainer_state.json), else its `checkpoint-N` number."""
-    state = _read_json(checkpoint / "trainer_state.json")
+    state = runs.read_json(checkpoint / "trainer_state.json")
     if "global_step" in state:
         return int(state["global_step"])
     tail = checkpoint.name.rsplit("-", 1)[-1]

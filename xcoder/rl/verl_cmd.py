@@ -66,17 +66,7 @@ def flatten(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def reward_settings(rl: DictConfig) -> RewardSettings:
     """`rl.reward` as the reward's settings (the same values verl passes as reward_kwargs)."""
-    r = rl.reward
-    return RewardSettings(
-        k=int(r.k), mode=str(r.mode), scale=float(r.scale), format_penalty=float(r.format_penalty),
-        compare=str(r.compare), time_s=float(r.time_s),
-        memory_mb=None if r.memory_mb is None else int(r.memory_mb), seed=int(r.seed),
-        system_error_retries=int(r.system_error_retries), max_system_error_rate=float(r.max_system_error_rate),
-        abort_after_tle=bool(r.abort_after_tle),
-        judge_mode=str(r.judge.mode), judge_url=str(r.judge.url) if r.judge.mode == "server" else None,
-        judge_workers=int(r.judge.workers), judge_isolation=str(r.judge.isolation),
-        judge_concurrency=int(r.judge.concurrency), judge_token_env=str(r.judge.token_env),
-    )
+    return RewardSettings.from_config(rl.reward)
 
 
 def abs_path(path: str) -> str:

@@ -15,9 +15,11 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from xcoder.swift_args import swift_flags
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +43,6 @@ class SwiftCommand:
 
         prefix = [f"{k}={shlex.quote(v) if not v.startswith('$') else v}" for k, v in mask_env(self.env).items()]
         return " ".join(prefix + [shlex.join(self.argv)])
-
-
-def format_value(value: Any) -> list[str]:
-    """A config value as `swift sft` argv tokens (HfArgumentParser syntax)."""
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, float):
-        return [repr(value)]  # 5e-05, 0.03, 1.0: round-trips exactly
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in format_value(v)]
-    return [str(value)]
-
-
-def swift_flags(swift_cfg: Mapping[str, Any] | DictConfig) -> list[str]:
-    """`--key value` for every non-null key of the `sft.swift` group, in config order."""
-    plain = OmegaConf.to_container(swift_cfg, resolve=True) if OmegaConf.is_config(swift_cfg) else dict(swift_cfg)
-    flags: list[str] = []
-    for key, value in plain.items():  # type: ignore[union-attr]
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            import json
-
-            flags += [f"--{key}", json.dumps(value)]
-            continue
-        flags += [f"--{key}", *format_value(value)]
-    return flags
 
 
 def swift_executable(cfg: DictConfig) -> str:

@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from xcoder.runs import file_sha256, write_json_atomic
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # bump when the written rows change shape (invalidates converted data)
@@ -227,16 +229,6 @@ def convert(examples: Iterable[Example], out_path: str | os.PathLike, *, tokeniz
     return stats
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Content hash of a local input: the cache key must not change when a file is rewritten with
-    the same bytes (a rerun of synth export), nor survive a same-size edit (mtime games)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_identity(data_cfg: Any) -> tuple[str, str, dict[str, Any]]:
     """(source name, human-readable input, identity dict for the cache key) of the configured data."""
     source = str(data_cfg.source)
@@ -318,9 +310,7 @@ def prepare(data_cfg: Any, tokenizer_path: str, *, force: bool = False) -> tuple
     convert(examples, jsonl, tokenizer=tokenizer, stats=stats, max_tokens=max_tokens,
             require_think=bool(data_cfg.require_think), dedup=bool(data_cfg.dedup),
             batch_size=int(data_cfg.tokenize_batch_size))
-    tmp = stats_path.with_name(f".{stats_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(stats.to_json() + "\n")
-    os.replace(tmp, stats_path)
+    write_json_atomic(stats_path, dataclasses.asdict(stats), sort_keys=True)
     return jsonl, stats
 
 

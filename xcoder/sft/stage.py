@@ -3,14 +3,13 @@
 Resumable: converted data is reused when its inputs are unchanged (keyed by content hash), an
 unfinished run of the SAME key (command + data) continues from its last `checkpoint-N`
 (`sft.resume=auto`), and a finished run is not repeated. A changed key never resumes or extends an
-old run: the old checkpoints are moved aside and training starts fresh (see checkpoint.claim_run).
+old run: the old checkpoints are moved aside and training starts fresh (see xcoder.runs.claim_run).
 On multi-node jobs every node runs this; NODE_RANK 0 converts the data and publishes the checkpoint,
 the others wait for the data and only train.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,8 +20,8 @@ from typing import Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from xcoder import runs
 from xcoder.redaction import mask_config
-from xcoder.sft import checkpoint as ckpt
 from xcoder.sft import data as sft_data
 from xcoder.sft.command import LaunchError, SwiftCommand, build_command, check_cpu_ranks, check_global_batch
 
@@ -53,8 +52,7 @@ def run_key(command: SwiftCommand, data_key: str) -> str:
         if flag in argv:
             i = argv.index(flag)
             del argv[i:i + 2]
-    blob = json.dumps({"argv": argv[1:], "data": data_key}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return runs.short_hash({"argv": argv[1:], "data": data_key})
 
 
 def run_swift(command: SwiftCommand, log_path: Path, environ: Mapping[str, str]) -> int:
@@ -76,13 +74,6 @@ def run_swift(command: SwiftCommand, log_path: Path, environ: Mapping[str, str])
             proc.wait()
             raise
         return proc.wait()
-
-
-def write_json_atomic(path: Path, obj: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def dry_run_report(cfg: DictConfig, model: str) -> int:
@@ -111,7 +102,7 @@ def run(cfg: DictConfig, dry_run: bool) -> int:
         if dry_run:
             return dry_run_report(cfg, model)
         return _train(cfg, model)
-    except (LaunchError, sft_data.SFTDataError, ckpt.CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (LaunchError, sft_data.SFTDataError, runs.CheckpointError, FileNotFoundError, ValueError) as exc:
         log.error("sft: %s", exc)
         return 2
 
@@ -135,47 +126,32 @@ def _train(cfg: DictConfig, model: str) -> int:
     print(stats.summary())
 
     base = build_command(cfg, model=model, dataset=str(dataset), environ=environ)
-    key = run_key(base, stats.key)
-    manifest_path = out / "manifest.json"
-    final = Path(str(cfg.sft.final_checkpoint))
-    if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("status") == "done" and manifest.get("key") == key and ckpt.is_hf_checkpoint(final):
-            log.info("SFT already done for this config and data (key %s): %s; delete %s to retrain",
-                     key, final, manifest_path)
-            print(f"final checkpoint: {final}")
-            return 0
     if cfg.sft.resume not in ("auto", "never"):
         raise LaunchError(f"sft.resume must be 'auto' or 'never', got {cfg.sft.resume!r}")
     ckpt_dir = Path(str(cfg.sft.checkpoints_dir))
-    if rank == 0:
-        state, _ = ckpt.claim_run(ckpt_dir, key, resumable=cfg.sft.resume == "auto")
-    else:  # rank 0 owns the directory; other nodes only read the run record (same decision as rank 0)
-        state = ckpt.run_state(ckpt_dir, key)
-    if state == "done":
-        # training of this key finished but the manifest/`final` link is missing: publish, never train on
-        log.info("SFT run %s already finished in %s; publishing it without training", key, ckpt_dir)
-        command = base
-    else:
-        resume = ckpt.last_checkpoint(ckpt_dir) if state == "running" and cfg.sft.resume == "auto" else None
+    final = Path(str(cfg.sft.final_checkpoint))
+    training = runs.TrainRun("SFT", run_key(base, stats.key), ckpt_dir, out / "manifest.json", final,
+                        resumable=cfg.sft.resume == "auto", primary=rank == 0)
+    command = base
+
+    def launch(state: str, _moved: Path | None) -> int:
+        nonlocal command
+        resume = runs.last_checkpoint(ckpt_dir) if state == "running" and training.resumable else None
         if resume is not None:
-            log.info("resuming the unfinished run %s from %s", key, resume)
+            log.info("resuming the unfinished run %s from %s", training.key, resume)
         command = build_command(cfg, model=model, dataset=str(dataset), environ=environ,
                                 resume_from=str(resume) if resume else None)
         rc = run_swift(command, out / "swift.log", environ)
         if rc != 0:
             log.error("swift sft exited with code %d (log: %s)", rc, out / "swift.log")
-            return rc
-        if rank != 0:
-            return 0
-        ckpt.write_run(ckpt_dir, key, "done")
-    if rank != 0:
-        return 0
-    last = ckpt.publish_final(ckpt_dir, final)
-    write_json_atomic(manifest_path, {
-        "status": "done", "key": key, "command": command.shell(), "checkpoint": str(last),
-        "final_checkpoint": str(final), "data": json.loads(stats.to_json()),
-        "config": mask_config(OmegaConf.to_container(cfg.sft, resolve=True)),  # sft.env secrets as ***
-    })
-    print(f"final checkpoint: {final} -> {last}")
-    return 0
+        return rc
+
+    def publish() -> runs.Manifest:
+        last = runs.publish_final(ckpt_dir, final)
+        print(f"final checkpoint: {final} -> {last}")
+        return runs.Manifest(
+            key=training.key, command=command.shell(), checkpoint=str(last), final_checkpoint=str(final),
+            data=json.loads(stats.to_json()),
+            config=mask_config(OmegaConf.to_container(cfg.sft, resolve=True)))  # sft.env secrets as ***
+
+    return runs.train_once(training, launch, publish)

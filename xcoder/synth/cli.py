@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from xcoder.runs import write_json_atomic
 from xcoder.stage import stage_main
-from xcoder.synth.common import write_json_atomic
 from xcoder.synth.stages import STAGES, resolve
 
 log = logging.getLogger(__name__)

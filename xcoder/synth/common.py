@@ -206,15 +206,6 @@ class GroupedReader:
                 log.warning("rows are not in the order they are asked for: holding %d groups in memory", len(self._ahead))
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
     size = max(1, int(size))
     for start in range(0, len(items), size):

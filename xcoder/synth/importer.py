@@ -30,10 +30,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from xcoder.records import STYLES, TEST_TAGS, Solution, Task, TestInput, write_records
-from xcoder.synth.common import DropCounter, write_json_atomic
+from xcoder.runs import write_json_atomic
+from xcoder.synth.common import DropCounter
 from xcoder.synth.solutions.stage import solutions_parquet
 from xcoder.synth.tasks.stage import tasks_parquet
-from xcoder.synth.tests.stage import tests_parquet
+from xcoder.synth.testgen.stage import tests_parquet
 
 log = logging.getLogger(__name__)
 

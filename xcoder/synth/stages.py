@@ -20,7 +20,7 @@ STAGES: dict[str, str] = {
     "import": "xcoder.synth.importer:run",  # your own problems + candidates (JSONL) -> Task/Solution/TestInput (not in `all`)
     "tasks": "xcoder.synth.tasks.stage:run",  # subtrees -> Task parquet (stage 1 + stage 2)
     "solutions": "xcoder.synth.solutions.stage:run",  # tasks -> Solution parquet
-    "tests": "xcoder.synth.tests.stage:run",  # tasks -> TestInput parquet
+    "tests": "xcoder.synth.testgen.stage:run",  # tasks -> TestInput parquet
     "verify": "xcoder.synth.verify.stage:run",  # solutions x tests -> Verification parquet
     "export": "xcoder.synth.export.stage:run",  # -> SFT / RL parquet + data card
 }

@@ -17,8 +17,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from xcoder.records import STYLES, FeatureSubtree, RecordWriter, RLRow, SFTRow, Solution, Task, Verification, iter_records
+from xcoder.runs import write_json_atomic
 from xcoder.synth import llm_io
-from xcoder.synth.common import DropCounter, GroupedReader, write_json_atomic
+from xcoder.synth.common import DropCounter, GroupedReader
 from xcoder.synth.dedup import code_fingerprint
 from xcoder.synth.export import build, card
 from xcoder.synth.solutions.stage import solutions_parquet

@@ -16,8 +16,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from xcoder.records import FeatureSubtree, read_records, write_records
+from xcoder.runs import write_json_atomic
 from xcoder.synth import llm_io
-from xcoder.synth.common import Journal, stable_hash, write_json_atomic
+from xcoder.synth.common import Journal, stable_hash
 from xcoder.synth.features.evolve import EvolveParams, evolve_tree
 from xcoder.synth.features.extract import extract_trees, merge_extracted
 from xcoder.synth.features.sample import SamplerParams, sample_subtrees, to_upstream_jsonl_rows

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xcoder.synth.common import write_json_atomic
+from xcoder.runs import write_json_atomic
 from xcoder.synth.features.tree import FeatureTree, upstream_leaf_count
 
 

@@ -18,8 +18,9 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from xcoder.records import RecordWriter, Solution, Task, count_rows, iter_records
+from xcoder.runs import write_json_atomic
 from xcoder.synth import llm_io
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units, write_json_atomic
+from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units
 from xcoder.synth.solutions.parse import check_length, estimate_tokens, final_code
 from xcoder.synth.tasks.parse import ParseFailure
 from xcoder.synth.tasks.stage import tasks_parquet

@@ -19,8 +19,9 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from xcoder.records import STYLES, FeatureSubtree, RecordWriter, Task, count_rows, iter_records, read_records
+from xcoder.runs import write_json_atomic
 from xcoder.synth import dedup, llm_io
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units, write_json_atomic
+from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units
 from xcoder.synth.tasks.parse import ParseFailure, parse_stage2, validate_stage1
 
 log = logging.getLogger(__name__)

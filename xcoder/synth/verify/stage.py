@@ -21,11 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from xcoder.records import RecordWriter, Solution, Task, TestInput, Verification, count_rows, iter_records
-from xcoder.synth.common import DropCounter, GroupedReader, Journal, chunked, stable_hash, stream_units, write_json_atomic
-from xcoder.synth.judging import make_judge
+from xcoder.judge.factory import judge_from_config
+from xcoder.runs import write_json_atomic
+from xcoder.synth.common import DropCounter, GroupedReader, Journal, chunked, stable_hash, stream_units
 from xcoder.synth.solutions.stage import solutions_parquet
 from xcoder.synth.tasks.stage import tasks_parquet
-from xcoder.synth.tests.stage import JudgeFailure, tests_parquet
+from xcoder.synth.testgen.stage import JudgeFailure, tests_parquet
 from xcoder.synth.tasks.parse import ParseFailure, samples_of
 from xcoder.synth.verify.calibration import estimated_precision
 from xcoder.synth.verify.core import (ConsensusConfig, GoldenConfig, TaskVerdict, VoteConfig, normalize_output,
@@ -99,7 +100,7 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
 
     def process(todo: list[tuple[str, tuple[Task, list[Solution], list[TestInput]]]]) -> None:
         nonlocal judge, judge_failures
-        judge = judge or make_judge(cfg)
+        judge = judge or judge_from_config(cfg)
         flat = [(key, task, cands, tests) for key, (task, cands, tests) in todo]
         for batch in chunked(flat, int(vcfg.tasks_per_judge_batch)):
             judge_failures += _run_batch(cfg, judge, batch, journal)

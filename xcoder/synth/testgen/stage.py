@@ -20,13 +20,14 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from xcoder.records import RecordWriter, Task, TestInput, count_rows, iter_records
+from xcoder.judge.factory import judge_from_config
+from xcoder.runs import write_json_atomic
 from xcoder.synth import llm_io
-from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units, write_json_atomic
-from xcoder.synth.judging import make_judge
+from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units
 from xcoder.synth.tasks.parse import ParseFailure, parse_signature, samples_of
 from xcoder.synth.tasks.stage import tasks_parquet
-from xcoder.synth.tests.mutation import mutate_call_inputs
-from xcoder.synth.tests.parse import SCALES, check_call_input, parse_program, parse_prompted_inputs
+from xcoder.synth.testgen.mutation import mutate_call_inputs
+from xcoder.synth.testgen.parse import SCALES, check_call_input, parse_program, parse_prompted_inputs
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
     def process(todo: list[tuple[str, Task]]) -> None:
         nonlocal client, judge, judge_failures
         client = client or llm_io.make_client(cfg, stage="tests")
-        judge = judge or make_judge(cfg)
+        judge = judge or judge_from_config(cfg)
         for batch in chunked(todo, cfg.synth.batch_size):
             n_judge, errors = _run_batch(cfg, client, judge, batch, tpls, params, journal)
             judge_failures += n_judge

@@ -1,8 +1,9 @@
-"""Where the reward's programs run: an in-process `Judge`, or a per-node `xcoder judge serve`.
+"""The judge contract every judge honours, and the HTTP client of a remote `xcoder judge serve`.
 
-Both expose `run_many(jobs) -> list[list[TestResult]]` in job order (the judge contract). The HTTP
-client retries transport failures and 5xx/503 answers with back-off; a request that still fails
-comes back as SE verdicts (the judge failed, not the program), never as WA.
+`Judge`, `RayJudgePool` and `RemoteJudgeClient` all expose `run_many(jobs) -> list[list[TestResult]]`
+in job order and `close()`. The HTTP client retries transport failures and 5xx/503 answers with
+back-off; a request that still fails comes back as SE verdicts (the judge failed, not the program),
+never as WA. Build any of them with `xcoder.judge.factory.make_judge`.
 """
 
 from __future__ import annotations
@@ -13,28 +14,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, Sequence
 
-from xcoder.judge import Judge, JudgeJob, TestResult, Verdict
+from xcoder.judge.judge import JudgeJob
+from xcoder.judge.types import TestResult, Verdict
 
 log = logging.getLogger(__name__)
 
 
 class JudgeClient(Protocol):
+    """What a stage needs from a judge, wherever it runs."""
+
     def run_many(self, jobs: Sequence[JudgeJob]) -> list[list[TestResult]]: ...
 
     def close(self) -> None: ...
-
-
-class LocalJudgeClient:
-    """The sandbox judge inside this process (verl reward worker, swift trainer, bench)."""
-
-    def __init__(self, workers: int = 0, isolation: str = "auto") -> None:
-        self.judge = Judge(workers=workers, isolation=isolation)
-
-    def run_many(self, jobs: Sequence[JudgeJob]) -> list[list[TestResult]]:
-        return self.judge.run_many(jobs)
-
-    def close(self) -> None:
-        self.judge.close()
 
 
 class RemoteJudgeClient:
@@ -108,15 +99,3 @@ def _result_from_json(data: dict[str, Any]) -> TestResult:
     fields = dict(data)
     fields["verdict"] = Verdict(fields["verdict"])
     return TestResult(**fields)
-
-
-def make_client(mode: str, *, url: str | None = None, workers: int = 0, isolation: str = "auto",
-                concurrency: int = 64, token_env: str = "XCODER_JUDGE_TOKEN") -> JudgeClient:
-    """`mode`: local (judge in this process) | server (HTTP to `url`, e.g. the node's judge)."""
-    if mode == "local":
-        return LocalJudgeClient(workers=workers, isolation=isolation)
-    if mode == "server":
-        if not url:
-            raise ValueError("rl.reward.judge.mode=server needs rl.reward.judge.url (e.g. http://127.0.0.1:8080)")
-        return RemoteJudgeClient(url, concurrency=concurrency, token_env=token_env)
-    raise ValueError(f"rl.reward.judge.mode must be 'local' or 'server', got {mode!r}")
