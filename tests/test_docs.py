@@ -9,8 +9,9 @@ itself. Nothing may point at notes outside the repository.
 
 from __future__ import annotations
 
+import os
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -30,18 +31,20 @@ HEADING = re.compile(r"^#{1,6}\s+§(\d+)\b")
 OUTSIDE_NOTES = re.compile(r"shared/notes|/work/shared/notes")
 
 
-def project_files() -> list[Path]:
+@cache  # three tests walk the same tree
+def project_files() -> tuple[Path, ...]:
     files = []
-    for path in REPO.rglob("*"):
-        rel = path.relative_to(REPO)
-        if any(part in SKIP_DIRS or part.startswith(".venv") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix in SUFFIXES and path != Path(__file__).resolve():
-            files.append(path)
-    return sorted(files)
+    # os.walk, pruned: never descends into the venvs (hundreds of thousands of files, changing under us)
+    for root, dirs, names in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv")]
+        for name in names:
+            path = Path(root, name)
+            if path.suffix in SUFFIXES and path.is_file() and path != Path(__file__).resolve():
+                files.append(path)
+    return tuple(sorted(files))
 
 
-@lru_cache(maxsize=None)
+@cache
 def sections(doc: str) -> dict[int, str]:
     """Section number -> its text, for `docs/<doc>.md` (empty if the file does not exist)."""
     path = DOCS / f"{doc}.md"
