@@ -339,7 +339,7 @@ def iter_record_batches(path: str | os.PathLike, record_type: type[R], batch_row
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file (expected a {record_type.__name__} parquet file)")
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads far ahead: memory grows with the file
     except (pa.ArrowInvalid, OSError) as exc:
         raise SchemaError(f"{path}: not a readable parquet file: {exc}") from exc
     start = 0

@@ -38,7 +38,7 @@ def iter_rl_tables(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such file (expected a RLRow parquet file)")
     start = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows):
         table = validate_table(pa.Table.from_batches([batch]), RLRow, source=f"{path} (rows {start}+)")
         start += table.num_rows
         yield table.select([f.name for f in RLRow.SCHEMA])
@@ -180,7 +180,7 @@ def convert_released_row(row: dict[str, Any], index: int, where: str) -> RLRow:
 
 def iter_released_rows(path: str | os.PathLike, limit: int | None = None, batch_size: int = 256) -> Iterator[dict[str, Any]]:
     """Stream rows of one released parquet file (record batches; never the whole file)."""
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=False)  # stream: pre-buffering reads far ahead
     seen = 0
     for batch in pf.iter_batches(batch_size=batch_size):
         for row in batch.to_pylist():
