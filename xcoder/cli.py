@@ -6,13 +6,13 @@ import importlib
 import sys
 from typing import Sequence
 
-# stage name -> (module exposing `main(argv) -> int`, one-line help)
-STAGES: dict[str, tuple[str, str]] = {
+from xcoder import registry
+
+# subcommand -> (module exposing `main(argv) -> int`, or None for a registry stage; one-line help).
+# The pipeline stages come from `xcoder.registry`; the judge and the pipeline are tools around them.
+STAGES: dict[str, tuple[str | None, str]] = {
     "judge": ("xcoder.judge.cli", "sandbox judge: run programs on tests, serve /run_code, benchmark"),
-    "synth": ("xcoder.synth.cli", "SynthSmith: features -> tasks -> solutions -> tests -> verified SFT/RL parquet"),
-    "sft": ("xcoder.sft.cli", "supervised fine-tuning with ms-swift (swift sft)"),
-    "rl": ("xcoder.rl.cli", "GRPO with verl (or ms-swift) and the judge as reward"),
-    "eval": ("xcoder.eval.cli", "LiveCodeBench avg@k evaluation with vLLM / OpenAI-compatible / HF generation"),
+    **{s.name: (None, s.help) for s in registry.STAGES.values()},
     "pipeline": ("xcoder.pipeline", "the whole chain: synth -> sft -> rl -> eval"),
 }
 
@@ -47,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stage not in STAGES:
         print(f"xcoder: unknown stage {stage!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(STAGES[stage][0])
-    return int(module.main(args[1:]) or 0)
+    module = STAGES[stage][0]
+    entry = registry.stage_cli(stage) if module is None else importlib.import_module(module).main
+    return int(entry(args[1:]) or 0)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,13 @@ from typing import Any, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from xcoder.config import REPO_ROOT
+from xcoder.registry import STAGES
 from xcoder.report import write_report
 from xcoder.stage import stage_main
 
 log = logging.getLogger(__name__)
 
-KNOWN_STAGES = ("synth", "sft", "rl", "eval")
+KNOWN_STAGES = tuple(STAGES)  # pipeline order
 CLUSTERS = ("local", "slurm", "ray")
 BANNER = "=" * 8
 

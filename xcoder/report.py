@@ -4,7 +4,8 @@ rewards, scores), each number read back from the files the stages wrote — neve
 Each stage has a summarizer reading that stage's own files:
   synth  `<synth.output_dir>/manifest.json` (per-stage counts, drops by reason), the export's
          `data_card.json`, and the SFT/RL parquet row counts
-  sft    `<sft.output_dir>/manifest.json` (`xcoder.runs.Manifest`: data stats, checkpoint) and ms-swift's `logging.jsonl`
+  sft    `<sft.output_dir>/manifest.json` (`xcoder.runs.Manifest`: data stats, checkpoint) and
+         ms-swift's `logging.jsonl`
   rl     ms-swift's `logging.jsonl` (reward per step), `<rl.output_dir>/rewards.jsonl` (format failures,
          verdicts), `<rl.output_dir>/manifest.json` (`xcoder.runs.Manifest`)
   eval   `<eval.output_dir>/results.json` (avg@n per window) and `summary.json`
@@ -24,17 +25,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from omegaconf import DictConfig
 
+from xcoder.registry import STAGES
 from xcoder.rl.curve import plot_rewards, verl_steps
 from xcoder.runs import Manifest
 
 log = logging.getLogger(__name__)
 
-STAGE_TITLES = {
-    "synth": "SynthSmith synthesis (features → tasks → solutions → tests → dual verification → export)",
-    "sft": "SFT (ms-swift)",
-    "rl": "RL (GRPO, judge reward)",
-    "eval": "Evaluation (LiveCodeBench avg@k)",
-}
 
 
 # ---- small readers ------------------------------------------------------------------------------
@@ -351,7 +347,7 @@ def write_report(cfg: DictConfig, runs: Sequence[dict[str, Any]] = (), total_sec
         status_rows.append(["**total**", "", round(float(total_seconds), 1)])
     lines += table(["stage", "status", "wall seconds (this pipeline run)"], status_rows) + [""]
     for stage in stages:
-        lines += ["", f"## {stage}: {STAGE_TITLES.get(stage, stage)}", ""]
+        lines += ["", f"## {stage}: {STAGES[stage].title}", ""]
         r = by_stage.get(stage)
         if r is not None and r.get("command"):
             cmd = [c for c in r["command"][3:]]  # drop `python -m xcoder.cli`

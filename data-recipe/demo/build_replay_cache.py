@@ -31,7 +31,7 @@ import responses as R  # noqa: E402
 from xcoder.config import compose  # noqa: E402
 from xcoder.records import FeatureSubtree, read_records  # noqa: E402
 from xcoder.synth import llm_io  # noqa: E402
-from xcoder.synth.cli import run_stages  # noqa: E402
+from xcoder.synth.stage import run_stages  # noqa: E402
 
 log = logging.getLogger("build_replay_cache")
 

@@ -117,7 +117,8 @@ def test_run_eval_sh_dry_run_prints_the_plan():
 
 
 def test_cli_reports_missing_benchmark_file_clearly(tmp_path, caplog):
-    from xcoder.eval.cli import main
+    from xcoder.registry import stage_cli
+    main = stage_cli("eval")
 
     rc = main(["experiment=demo", f"eval.benchmark.local_path={tmp_path}/nope.jsonl", f"eval.output_dir={tmp_path}"])
     assert rc == 2

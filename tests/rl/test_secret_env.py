@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from xcoder.rl.cli import main
+from xcoder.registry import stage_cli
 from xcoder.rl.stage import _env_prefix
+
+main = stage_cli("rl")
 
 SECRET = "sk-SECRET-rl-4711"
 

@@ -15,7 +15,8 @@ from .helpers import code_policy, write_sum_parquet
 
 
 def test_dry_run_renders_swift_rlhf_with_our_plugin(capsys):
-    from xcoder.rl.cli import main
+    from xcoder.registry import stage_cli
+    main = stage_cli("rl")
 
     assert main(["experiment=demo", "rl.backend=swift", "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from xcoder.config import compose
-from xcoder.rl.cli import main
+from xcoder.registry import stage_cli
 
 from .helpers import write_sum_parquet
+
+main = stage_cli("rl")
 
 FAKE_SWIFT = textwrap.dedent("""\
     #!{python}

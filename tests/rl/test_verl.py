@@ -105,7 +105,8 @@ PAPER = {
 
 @pytest.mark.parametrize("experiment", sorted(PAPER))
 def test_dry_run_prints_the_paper_values(experiment, capsys):
-    from xcoder.rl.cli import main
+    from xcoder.registry import stage_cli
+    main = stage_cli("rl")
 
     assert main([f"experiment={experiment}", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from xcoder.config import REPO_ROOT, compose
-from xcoder.sft.cli import main
+from xcoder.registry import stage_cli
 from xcoder.sft.command import LaunchError, build_command, check_global_batch
 from xcoder.swift_args import format_value, swift_flags
+
+main = stage_cli("sft")
 
 # The paper recipe, value for value [paper-recipe §8, upstream train_sft.sh].
 PAPER = {

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from xcoder.config import compose
 from xcoder.redaction import mask_env
-from xcoder.sft.cli import main
+from xcoder.registry import stage_cli
 
 from .test_stage import FAKE_SWIFT, fake_swift, overrides  # noqa: F401  (fake_swift is a fixture)
+
+main = stage_cli("sft")
 
 SECRET = "sk-SECRET-sft-4711"
 

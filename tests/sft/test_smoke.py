@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from xcoder.config import compose
-from xcoder.sft.cli import main
+from xcoder.registry import stage_cli
 
 from .samples import write_released_jsonl, write_sft_parquet
+
+main = stage_cli("sft")
 
 
 def train(tmp_path: Path, tiny_model: Path, name: str, *data_overrides: str) -> Path:

@@ -13,11 +13,13 @@ import pytest
 
 from xcoder.config import compose
 from xcoder import runs
-from xcoder.sft.cli import main
+from xcoder.registry import stage_cli
 from xcoder.sft.data import SFTDataError
 from xcoder.sft.stage import run
 
 from .samples import write_sft_parquet
+
+main = stage_cli("sft")
 
 FAKE_SWIFT = textwrap.dedent("""\
     #!{python}

@@ -59,7 +59,7 @@ def _import_cfg(tmp_path: Path, tasks: int, extra: list[str]):
 def test_cluster_ray_spreads_verify_judge_work_over_two_ray_start_nodes(tmp_path, two_ray_nodes):
     import ray
 
-    from xcoder.synth.cli import run_stages
+    from xcoder.synth.stage import run_stages
 
     cfg = _import_cfg(tmp_path, 24, ["cluster=ray", f"cluster.address={two_ray_nodes}",
                                      "synth.verify.tasks_per_judge_batch=24"])
@@ -79,7 +79,7 @@ def test_an_llm_stage_spreads_requests_over_several_endpoints(tmp_path):
     from xcoder.config import compose
     from xcoder.llm.fake_server import FakeOpenAIServer
     from xcoder.synth import bench_scale
-    from xcoder.synth.cli import run_stages
+    from xcoder.synth.stage import run_stages
 
     subtrees = bench_scale.write_subtrees(tmp_path / "subtrees.parquet", 12)
     with FakeOpenAIServer() as a, FakeOpenAIServer() as b:

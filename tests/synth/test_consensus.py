@@ -111,7 +111,7 @@ def test_import_round_trips_jsonl_through_verify_and_foreign_tasks_never_crash_i
     from pathlib import Path
 
     from xcoder.records import RLRow, Solution, Task, TestInput, Verification, read_records
-    from xcoder.synth.cli import run_stages
+    from xcoder.synth.stage import run_stages
     from xcoder.synth.solutions.stage import solutions_parquet
     from xcoder.synth.tasks.stage import tasks_parquet
     from xcoder.synth.testgen.stage import tests_parquet

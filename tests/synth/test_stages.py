@@ -12,7 +12,7 @@ from xcoder.config import compose
 from xcoder.llm.types import ChatResult, Completion
 from xcoder.records import FeatureSubtree, RLRow, SFTRow, Verification, read_records, write_records
 from xcoder.synth import llm_io
-from xcoder.synth.cli import run_stages
+from xcoder.synth.stage import run_stages
 
 from .fake_llm import FakeClient
 from .samples import CF_QUESTION, LC_QUESTION, LC_STARTER

@@ -1,4 +1,4 @@
-"""`xcoder synth`: run SynthSmith stages in order and write a run manifest.
+"""The synth stage (`xcoder synth`): run SynthSmith stages in order and write a run manifest.
 
 `synth.stages=[all]` runs features.sample, tasks, solutions, tests, verify, export; any subset in
 pipeline order may be given (`synth.stages=[tests,verify,export]`). Every stage is resumable, so
@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from xcoder.runs import write_json_atomic
-from xcoder.stage import stage_main
 from xcoder.synth.stages import STAGES, resolve
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,8 @@ def selected_stages(cfg: DictConfig) -> list[str]:
 def run_stages(cfg: DictConfig) -> dict[str, Any]:
     """Run the selected stages; return (and write) the manifest with per-stage counts and timings."""
     out = Path(cfg.synth.output_dir)
-    manifest: dict[str, Any] = {"run": cfg.run.name, "stages": {}, "config": OmegaConf.to_container(cfg.synth, resolve=True),
+    manifest: dict[str, Any] = {"run": cfg.run.name, "stages": {},
+                                "config": OmegaConf.to_container(cfg.synth, resolve=True),
                                 "llm": {"model": cfg.llm.model, "mode": cfg.llm.mode}}
     path = out / "manifest.json"
     for name in selected_stages(cfg):
@@ -74,7 +74,3 @@ def run(cfg: DictConfig, dry_run: bool) -> int:
         print(f"SFT parquet: {cfg.synth.sft_parquet}\nRL parquet:  {cfg.synth.rl_parquet}\n"
               f"data card:   {manifest['stages']['export'].get('data_card')}")
     return 0
-
-
-def main(argv: Sequence[str]) -> int:
-    return stage_main(argv, stage="synth", description="SynthSmith synthesis.", runner=run)

@@ -1,13 +1,10 @@
-"""`xcoder eval`: LiveCodeBench evaluation (see eval/README.md)."""
+"""The eval stage (`xcoder eval`): LiveCodeBench evaluation (see eval/README.md); the work is in `run.py`."""
 
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 from omegaconf import DictConfig
-
-from xcoder.stage import stage_main
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +23,3 @@ def run(cfg: DictConfig, dry_run: bool) -> int:
         return 2
     print_summary(results)
     return 1 if results["judge_errors"] else 0
-
-
-def main(argv: Sequence[str]) -> int:
-    return stage_main(argv, stage="eval", description="LiveCodeBench evaluation.", runner=run)

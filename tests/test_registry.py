@@ -1,0 +1,24 @@
+"""One stage contract: every registered stage has `xcoder/<name>/stage.py` with `run(cfg, dry_run)`,
+and the CLI, the pipeline and the report all list exactly the registered stages."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from xcoder import cli, pipeline, report
+from xcoder.registry import STAGES
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_stage_module_exposes_run_cfg_dry_run(name: str) -> None:
+    run = importlib.import_module(f"xcoder.{name}.stage").run
+    assert list(inspect.signature(run).parameters) == ["cfg", "dry_run"]
+
+
+def test_cli_pipeline_and_report_follow_the_registry() -> None:
+    assert [s for s in cli.STAGES if s not in ("judge", "pipeline")] == list(STAGES)
+    assert pipeline.KNOWN_STAGES == tuple(STAGES)
+    assert list(report.SUMMARIZERS) == list(STAGES)
