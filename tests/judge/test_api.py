@@ -32,7 +32,8 @@ def test_call_kind_solution_method_and_top_level_function(judge):
     res = judge.run(prog, [JudgeTest("[1,2]\n3", "[3, 3]"), JudgeTest("[1]\n3", "[2, 3]")], kind="call", fn_name="f")
     assert [r.verdict for r in res] == [Verdict.AC, Verdict.WA]
     assert res[0].stdout == "[3, 3]"
-    res = judge.run(Program("def g(x):\n    print('noise')\n    return x * 2\n"), [JudgeTest("21", "42")], kind="call", fn_name="g")
+    res = judge.run(Program("def g(x):\n    print('noise')\n    return x * 2\n"), [JudgeTest("21", "42")], kind="call",
+                    fn_name="g")
     assert res[0].verdict == Verdict.AC and res[0].stdout == "42"
 
 
@@ -150,7 +151,8 @@ CROSS_CHECK = [  # (code, test, kind, fn_name): each judged by the judge and by 
     ("import time\ntime.sleep(5)\n", JudgeTest("", None), "stdio", None),
     ("def f(x):\n    return [x]\n", JudgeTest("7", "[7]"), "call", "f"),
     ("def f(x):\n    return [x]\n", JudgeTest("7", "[8]"), "call", "f"),
-    ("class Solution:\n    def g(self, a: List[int]) -> int:\n        return max(a)\n", JudgeTest("[1, 5, 2]", "5"), "call", "g"),
+    ("class Solution:\n    def g(self, a: List[int]) -> int:\n        return max(a)\n", JudgeTest("[1, 5, 2]", "5"),
+     "call", "g"),
     ("def f(x):\n    return 1 // x\n", JudgeTest("0", "0"), "call", "f"),
 ]
 
@@ -179,7 +181,8 @@ def test_isolation_none_is_explicit_and_still_judges(tmp_path):
 def test_fails_closed_without_bubblewrap(monkeypatch):
     from xcoder.judge import isolation
 
-    broken = isolation.HostSupport(bwrap=None, bwrap_error="bwrap not on PATH", is_root=True, cgroup_memory=None, cgroup_pids=None)
+    broken = isolation.HostSupport(bwrap=None, bwrap_error="bwrap not on PATH", is_root=True, cgroup_memory=None,
+                                   cgroup_pids=None)
     monkeypatch.setattr(isolation, "detect_host", lambda: broken)
     with pytest.raises(isolation.IsolationError, match="isolation=none"):
         Judge(workers=1, isolation="auto")

@@ -51,7 +51,8 @@ def test_humaneval_canonical_solutions_all_pass(judge):
     problems = _humaneval()
     assert len(problems) == 164
     jobs = [
-        JudgeJob(Program(p["prompt"] + p["canonical_solution"]), [_check_test(p)], kind="assert", limits=HUMANEVAL_LIMITS)
+        JudgeJob(Program(p["prompt"] + p["canonical_solution"]), [_check_test(p)], kind="assert",
+                 limits=HUMANEVAL_LIMITS)
         for p in problems
     ]
     results = judge.run_many(jobs)

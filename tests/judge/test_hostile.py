@@ -64,7 +64,8 @@ def test_loopback_of_the_host_is_not_reachable(judge):
     server.listen(1)
     port = server.getsockname()[1]
     try:
-        res = _run(judge, f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')\n")
+        res = _run(judge,
+                   f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')\n")
     finally:
         server.close()
     assert res.verdict == Verdict.RE and "connected" not in res.stdout

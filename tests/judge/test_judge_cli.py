@@ -16,7 +16,9 @@ def _write(tmp_path, name, text):
 
 def test_run_prints_one_json_object_per_test_in_order(tmp_path, capsys):
     prog = _write(tmp_path, "ab.py", "a, b = map(int, input().split())\nprint(a + b)\n")
-    tests = _write(tmp_path, "t.jsonl", '{"input": "1 2\\n", "output": "3"}\n{"input": "2 2\\n", "output": "5"}\n{"input": "", "output": null}\n')
+    tests = _write(tmp_path, "t.jsonl",
+                   '{"input": "1 2\\n", "output": "3"}\n{"input": "2 2\\n", "output": "5"}\n'
+                   '{"input": "", "output": null}\n')
     assert main(["run", "--program", str(prog), "--tests", str(tests), "--time-limit", "5"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["index"], r["verdict"]) for r in rows] == [(0, "AC"), (1, "WA"), (2, "RE")]
@@ -34,7 +36,8 @@ def test_run_call_and_assert_kinds(tmp_path, capsys):
 
 
 def test_run_cpp_by_suffix(tmp_path, capsys):
-    prog = _write(tmp_path, "p.cpp", "#include <cstdio>\nint main(){int a,b;std::scanf(\"%d %d\",&a,&b);std::printf(\"%d\\n\",a*b);}\n")
+    prog = _write(tmp_path, "p.cpp",
+                  "#include <cstdio>\nint main(){int a,b;std::scanf(\"%d %d\",&a,&b);std::printf(\"%d\\n\",a*b);}\n")
     tests = _write(tmp_path, "t.jsonl", '{"input": "6 7", "output": "42"}\n')
     assert main(["run", "--program", str(prog), "--tests", str(tests)]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "AC"

@@ -71,7 +71,8 @@ def test_stdio_and_call_jobs_interleave_over_both_profiles(judge):
             jobs.append(JudgeJob(Program(f"def f(x):\n    return x + {j}\n"),
                                  [JudgeTest(f"{t}\n", str(t + j)) for t in range(4)], kind="call", fn_name="f"))
         else:
-            jobs.append(JudgeJob(Program(f"print(int(input()) + {j})\n"), [JudgeTest(f"{t}\n", str(t + j)) for t in range(4)]))
+            jobs.append(JudgeJob(Program(f"print(int(input()) + {j})\n"),
+                                 [JudgeTest(f"{t}\n", str(t + j)) for t in range(4)]))
     for j, results in enumerate(judge.run_many(jobs)):
         assert [r.verdict for r in results] == [Verdict.AC] * 4, (j, results)
 

@@ -24,13 +24,15 @@ PARITY_PROGRAMS = {
     "sys_exit_huge_code": ("import sys\nsys.exit(2**70)\n", ""),
     "sys_exit_true": ("import sys\nsys.exit(True)\n", ""),
     "exit_after_output": ("print('answer')\nexit()\nprint('never')\n", ""),
-    "own_excepthook": ("import sys\nsys.excepthook = lambda *a: print('hooked', a[0].__name__)\nraise KeyError(1)\n", ""),
+    "own_excepthook": ("import sys\nsys.excepthook = lambda *a: print('hooked', a[0].__name__)\nraise KeyError(1)\n",
+                       ""),
     "exit_message": ("print('x')\nexit('bye')\n", ""),
     "quit_zero": ("print('q')\nquit()\nprint('never')\n", ""),
     "uncaught": ("def f():\n    raise KeyError('k')\nprint('partial')\nf()\n", ""),
     "default_recursion_limit": ("def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(5000))\n", ""),
     "raised_recursion_limit": (
-        "import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(100000))\n",
+        "import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n"
+        "print(f(100000))\n",
         "",
     ),
     "non_daemon_thread": (
@@ -49,13 +51,15 @@ PARITY_PROGRAMS = {
     "own_stdout_file": ("out = open(1, 'w', closefd=False)\nout.write('via fd 1\\n')\n", ""),
     "stderr_and_stdout": ("import sys\nprint('o')\nprint('e', file=sys.stderr)\n", ""),
     "argv_and_file": (
-        "import sys, os\nprint(sys.argv[0], os.path.basename(__file__), os.path.isabs(__file__), sys.path[0] == os.getcwd())\n",
+        "import sys, os\n"
+        "print(sys.argv[0], os.path.basename(__file__), os.path.isabs(__file__), sys.path[0] == os.getcwd())\n",
         "",
     ),
     "unicode": ("s = input()\nprint(s[::-1], len(s))\n", "héllo→ü\n"),
     "stdout_closed_by_the_program": ("import sys\nprint(42)\nsys.stdout.close()\n", ""),
     "own_wrapper_unflushed": (
-        "import io, sys\nout = io.TextIOWrapper(sys.stdout.buffer, write_through=False)\nout.write('via wrapper\\n')\n", ""),
+        "import io, sys\nout = io.TextIOWrapper(sys.stdout.buffer, write_through=False)\nout.write('via wrapper\\n')\n",
+        ""),
 }
 
 
@@ -162,7 +166,8 @@ def test_cpp_runtime_verdicts(judge):
     (res,) = judge.run(Program(hog, "cpp"), [JudgeTest("", None)], limits=Limits(time_s=5, memory_mb=128))
     assert res.verdict == Verdict.MLE, res
     deep = "#include <cstdio>\nint f(int n){ return n ? 1 + f(n - 1) : 0; }\nint main(){ std::printf(\"%d\\n\", f(1000000)); }"
-    (res,) = judge.run(Program(deep.replace("-O2", ""), "cpp"), [JudgeTest("", "1000000")], limits=Limits(time_s=5, memory_mb=256))
+    (res,) = judge.run(Program(deep.replace("-O2", ""), "cpp"), [JudgeTest("", "1000000")],
+                       limits=Limits(time_s=5, memory_mb=256))
     assert res.verdict == Verdict.AC, res
 
 

@@ -121,9 +121,11 @@ def test_unsupported_language_is_400_naming_it(url, language):
 
 
 def test_files_and_limits_out_of_range_are_400(url):
-    r = requests.post(f"{url}/run_code", json={"code": "print(1)", "language": "python", "files": {"a.txt": "eA=="}}, timeout=10)
+    r = requests.post(f"{url}/run_code", json={"code": "print(1)", "language": "python", "files": {"a.txt": "eA=="}},
+                      timeout=10)
     assert r.status_code == 400 and "files" in r.json()["detail"]
-    r = requests.post(f"{url}/run_code", json={"code": "print(1)", "language": "python", "run_timeout": 10_000}, timeout=10)
+    r = requests.post(f"{url}/run_code", json={"code": "print(1)", "language": "python", "run_timeout": 10_000},
+                      timeout=10)
     assert r.status_code == 400 and "max_time_s" in r.json()["detail"]
     r = requests.post(f"{url}/run_code", json={"language": "python"}, timeout=10)
     assert r.status_code == 422  # missing code, as FastAPI/SandboxFusion report it
@@ -140,7 +142,8 @@ def test_rejects_foreign_host_header(url):
 
 def test_batch_returns_per_test_results_in_order(url):
     tests = [{"input": f"{i} {i}\n", "output": str(2 * i if i % 3 else 2 * i + 1)} for i in range(12)]
-    r = requests.post(f"{url}/v1/judge/batch", json={"program": {"code": APLUSB}, "tests": tests, "compare": "strip"}, timeout=60)
+    r = requests.post(f"{url}/v1/judge/batch", json={"program": {"code": APLUSB}, "tests": tests, "compare": "strip"},
+                      timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
     assert [x["index"] for x in body["results"]] == list(range(12))

@@ -70,7 +70,8 @@ def test_cli_serves_run_code_and_stops_cleanly_on_sigterm():
                 pass
             assert time.monotonic() < deadline and proc.poll() is None, "server did not come up"
             time.sleep(0.1)
-        body = requests.post(f"{url}/run_code", json={"code": "print(sum(range(10)))", "language": "python"}, timeout=30).json()
+        body = requests.post(f"{url}/run_code", json={"code": "print(sum(range(10)))", "language": "python"},
+                             timeout=30).json()
         assert body["status"] == "Success" and body["run_result"]["stdout"] == "45\n"
         assert requests.get(f"{url}/health", timeout=5).json()["workers"] == 1
         descendants = _descendants(proc.pid)

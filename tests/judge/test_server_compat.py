@@ -31,7 +31,14 @@ def url(judge):
 
 
 def test_sandbox_fusion_client_right_and_wrong_programs(url):
-    from sandbox_fusion import RunCodeRequest, RunStatus, SummaryMapping, run_code, set_endpoint, summary_run_code_result
+    from sandbox_fusion import (
+        RunCodeRequest,
+        RunStatus,
+        SummaryMapping,
+        run_code,
+        set_endpoint,
+        summary_run_code_result,
+    )
 
     set_endpoint(url)
     ok = run_code(RunCodeRequest(code=APLUSB, language="python", stdin="20 22\n"))
@@ -104,7 +111,8 @@ def test_verl_call_based_wrapper_runs_through_the_server(url):
     from verl.utils.reward_score.sandbox_fusion import compute_score
 
     sol = "class Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n        for i, x in enumerate(nums):\n            if target - x in seen:\n                return [seen[target - x], i]\n            seen[x] = i\n"
-    cases = json.dumps({"fn_name": "twoSum", "inputs": ["[2,7,11,15]\n9", "[3,2,4]\n6"], "outputs": ["[0, 1]", "[1, 2]"]})
+    cases = json.dumps({"fn_name": "twoSum", "inputs": ["[2,7,11,15]\n9", "[3,2,4]\n6"],
+                        "outputs": ["[0, 1]", "[1, 2]"]})
     score, meta = compute_score(f"{url}/run_code", threading.Semaphore(4), 1024, _fenced(sol), cases, timeout=10)
     assert score == 1.0, meta
     wrong = sol.replace("[seen[target - x], i]", "[i, seen[target - x]]")
@@ -120,7 +128,8 @@ def test_200_concurrent_run_code_each_gets_its_own_result(url, judge):
 
     n = 200
     # distinct programs AND distinct stdin, so a swapped result cannot pass by accident
-    programs = [(f"import sys\ntoken = {i * 7919}\nprint(token, sys.stdin.read().strip())\n", f"stdin-{i}") for i in range(n)]
+    programs = [(f"import sys\ntoken = {i * 7919}\nprint(token, sys.stdin.read().strip())\n",
+                 f"stdin-{i}") for i in range(n)]
     barrier = threading.Barrier(n)
     session_local = threading.local()
 
@@ -143,7 +152,8 @@ def test_200_concurrent_run_code_each_gets_its_own_result(url, judge):
         assert body["run_result"]["stdout"] == f"{i * 7919} stdin-{i}\n"
     latencies = sorted(lat for _, lat, _ in answers)
     # baseline in the same run: the same 200 programs straight through Judge.run_many (no HTTP)
-    jobs = [JudgeJob(Program(code), [JudgeTest(input=stdin)], limits=Limits(time_s=10, memory_mb=2048)) for code, stdin in programs]
+    jobs = [JudgeJob(Program(code), [JudgeTest(input=stdin)], limits=Limits(time_s=10, memory_mb=2048)) for code,
+            stdin in programs]
     t0 = time.perf_counter()
     direct = judge.run_many(jobs)
     direct_wall = time.perf_counter() - t0

@@ -37,7 +37,8 @@ def test_non_loopback_bind_needs_allow_remote_and_token():
         resolve_token(ServerSettings.defaults(host="0.0.0.0"), environ={"XCODER_JUDGE_TOKEN": "s3cret"})
     with pytest.raises(ServeRefused, match="XCODER_JUDGE_TOKEN"):
         resolve_token(ServerSettings.defaults(host="0.0.0.0", allow_remote=True), environ={})
-    assert resolve_token(ServerSettings.defaults(host="0.0.0.0", allow_remote=True), environ={"XCODER_JUDGE_TOKEN": "s3cret"}) == "s3cret"
+    assert resolve_token(ServerSettings.defaults(host="0.0.0.0", allow_remote=True),
+                         environ={"XCODER_JUDGE_TOKEN": "s3cret"}) == "s3cret"
     assert resolve_token(ServerSettings.defaults(host="127.0.0.1"), environ={}) is None
     assert resolve_token(ServerSettings.defaults(host="::1"), environ={}) is None
 

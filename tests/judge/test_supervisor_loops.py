@@ -75,7 +75,8 @@ def test_big_inputs_travel_as_memfds_and_big_outputs_in_chunks(loop_judge):
                         [JudgeTest(big_in, f"{len(big_in)} xxx")])
     assert echo.verdict == Verdict.AC, echo
     arg = json.dumps(list(range(20000)))  # ~110 KB of arguments
-    (call,) = judge.run(Program("def f(xs, k):\n    return sum(xs) + k\n"), [JudgeTest(f"{arg}\n5", str(sum(range(20000)) + 5))],
+    (call,) = judge.run(Program("def f(xs, k):\n    return sum(xs) + k\n"),
+                        [JudgeTest(f"{arg}\n5", str(sum(range(20000)) + 5))],
                         kind="call", fn_name="f")
     assert call.verdict == Verdict.AC, call
     both = "import sys\nsys.stdout.write('o' * 3_000_000)\nsys.stderr.write('e' * 700_000)\n"
@@ -104,7 +105,8 @@ def test_slots_turn_over_while_tests_are_queued(loop_judge):
     from xcoder.judge.protocol import PROGRAM_SLOTS
 
     judge = loop_judge
-    jobs = [JudgeJob(Program(f"print({i} * 1000 + int(input()))\n"), [JudgeTest(f"{t}\n", str(i * 1000 + t)) for t in range(3)])
+    jobs = [JudgeJob(Program(f"print({i} * 1000 + int(input()))\n"),
+                     [JudgeTest(f"{t}\n", str(i * 1000 + t)) for t in range(3)])
             for i in range(PROGRAM_SLOTS + 40)]
     for i, results in enumerate(judge.run_many(jobs)):
         assert [r.verdict for r in results] == [Verdict.AC] * 3, (i, results)

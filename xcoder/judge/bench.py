@@ -204,7 +204,8 @@ def format_table(rows: list[BenchRow], judge: Judge, floor: ForkFloor | None = N
         small = rows[0]  # (a): the tiny-program workload the floor bounds
         lines.append(
             f"| (floor) bare fork + exit of the warm interpreter, no program/sandbox/I/O | {floor.forks} | "
-            f"{floor.forks_per_s:.1f} | {small.baseline_tps:.1f} | {floor.forks_per_s / small.baseline_tps:.1f}x | - | - | - | "
+            f"{floor.forks_per_s:.1f} | {small.baseline_tps:.1f} | {floor.forks_per_s / small.baseline_tps:.1f}x | - | "
+            f"- | - | "
             f"{floor.cpu_ms:.2f} | {small.baseline_cpu_ms:.2f} | {small.baseline_cpu_ms / floor.cpu_ms:.1f}x |"
         )
     load = os.getloadavg()

@@ -117,14 +117,18 @@ def call_function(scope: dict, fn_name: str, arguments: str, result_fd: int) -> 
     elif fn_name in scope:
         fn = scope[fn_name]
     else:
-        _write_result(result_fd, {"ok": False, "error": f"function {fn_name!r} not found (neither Solution.{fn_name} nor top-level)"})
+        _write_result(result_fd,
+                      {"ok": False,
+                       "error": f"function {fn_name!r} not found (neither Solution.{fn_name} nor top-level)"})
         return
     args = []
     for number, line in enumerate(arguments.rstrip("\n").split("\n") if arguments.strip() else [], 1):
         try:
             args.append(loads(line))
         except ValueError:
-            _write_result(result_fd, {"ok": False, "harness": True, "error": f"test input line {number} is not JSON: {line[:200]!r}"})
+            _write_result(result_fd,
+                          {"ok": False, "harness": True,
+                           "error": f"test input line {number} is not JSON: {line[:200]!r}"})
             return
     value = fn(*args)
     try:

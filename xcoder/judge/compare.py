@@ -17,8 +17,8 @@ Sources: docs/judge-semantics.md §0, §1, §4, §5.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 Comparator = Callable[[str, str], bool]
 
@@ -64,7 +64,8 @@ def _float_token_equal(exp: str, act: str, abs_tol: float, rel_tol: float) -> bo
     return math.isclose(e, a, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
-def float_equal(expected: str, actual: str, abs_tol: float = DEFAULT_FLOAT_TOL, rel_tol: float = DEFAULT_FLOAT_TOL) -> bool:
+def float_equal(expected: str, actual: str, abs_tol: float = DEFAULT_FLOAT_TOL,
+                rel_tol: float = DEFAULT_FLOAT_TOL) -> bool:
     """Token-wise; numeric tokens pass if within abs OR rel tolerance, others must be equal."""
     exp_tokens, act_tokens = expected.split(), actual.split()
     if len(exp_tokens) != len(act_tokens):

@@ -92,7 +92,8 @@ class CppCompiler:
                     pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
                 )
             except subprocess.TimeoutExpired:
-                return CompileResult(False, None, f"compilation exceeded {COMPILE_TIMEOUT_S:g} s", seconds=COMPILE_TIMEOUT_S)
+                return CompileResult(False, None, f"compilation exceeded {COMPILE_TIMEOUT_S:g} s",
+                                     seconds=COMPILE_TIMEOUT_S)
             except OSError as exc:
                 return CompileResult(False, None, f"cannot start the compiler: {exc}", system_error=True)
             finally:

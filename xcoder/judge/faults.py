@@ -15,8 +15,8 @@ import dataclasses
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from xcoder.judge.judge import Judge
 from xcoder.judge.types import JudgeTest, Limits, Program

@@ -62,7 +62,7 @@ def _writable_cgroup_v1(controller: str) -> Path | None:
     return root
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def detect_host() -> HostSupport:
     """Probe once per process: can we start a bwrap sandbox without network, as root or not?"""
     bwrap = shutil.which("bwrap")

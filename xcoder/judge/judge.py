@@ -12,9 +12,10 @@ import dataclasses
 import logging
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from xcoder.judge.compare import get_comparator
 from xcoder.judge.cpp import CompileResult, CppCompiler
@@ -230,7 +231,7 @@ class Judge:
         if warm is not None:
             warm.close()
 
-    def __enter__(self) -> "Judge":
+    def __enter__(self) -> Judge:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -303,6 +304,7 @@ def _failed_job(job: JudgeJob, prep: _Prepared) -> list[TestResult]:
     count = 1 if job.stop_on_first_failure else len(job.tests)
     label = "compile error" if prep.failure == Verdict.CE else "judge error"
     return [
-        TestResult(index=i, verdict=prep.failure, message=f"{label}: {prep.message[:4000]}", stderr=prep.message[:65536])
+        TestResult(index=i, verdict=prep.failure, message=f"{label}: {prep.message[:4000]}",
+                   stderr=prep.message[:65536])
         for i in range(min(count, len(job.tests)))
     ]

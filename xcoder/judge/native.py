@@ -105,7 +105,8 @@ def _build(target: Path) -> None:
         (header_dir / HEADER_NAME).write_text(protocol.c_header())
         tmp = header_dir / target.name
         try:
-            proc = subprocess.run(build_command(tmp, header_dir), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+            proc = subprocess.run(build_command(tmp, header_dir), capture_output=True, text=True,
+                                  timeout=BUILD_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise NativeBuildError(f"cannot build the judge's supervisor loop ({exc}); {why}") from None
         if proc.returncode != 0:

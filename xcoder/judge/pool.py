@@ -37,12 +37,12 @@ import queue
 import select
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
+from xcoder.judge.limits import cgroup_limits
 from xcoder.judge.types import Limits
 from xcoder.judge.verdicts import RawRun
-from xcoder.judge.limits import cgroup_limits
 from xcoder.judge.warm import START_TIMEOUT_S, ProtocolError, Sent, WarmWorker
 
 log = logging.getLogger(__name__)
@@ -527,7 +527,8 @@ class WarmPool:
                 continue
             since = self._down_since.setdefault(profile, now)
             if now - since > NO_WORKER_TIMEOUT_S:
-                why = "; ".join(sorted({w for (_, p), (_, w) in self._broken.items() if p == profile})) or "still starting"
+                why = "; ".join(sorted({w for (_, p),
+                                        (_, w) in self._broken.items() if p == profile})) or "still starting"
                 self._fail_waiting(profile, f"no judge worker ({profile}) could be started for "
                                             f"{NO_WORKER_TIMEOUT_S:g} s: {why}")
                 self._down_since[profile] = now

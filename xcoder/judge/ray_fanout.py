@@ -14,7 +14,8 @@ it never starts a cluster itself.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from xcoder.judge.types import TestResult, Verdict
 
@@ -92,7 +93,9 @@ class RayJudgePool:
         self.chunk_size = chunk_size
         self.inflight_per_actor = inflight_per_actor
         self.max_attempts = max_attempts
-        nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= actor_num_cpus * actors_per_node]
+        nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources",
+                                                                    {}).get("CPU",
+                                                                            0) >= actor_num_cpus * actors_per_node]
         if not nodes:
             raise RuntimeError(
                 f"no alive Ray node has {actor_num_cpus * actors_per_node} CPUs for judge actors "
@@ -175,12 +178,14 @@ class RayJudgePool:
                 if isinstance(exc, RayActorError):
                     dead.add(actor)
                 if attempt < self.max_attempts and len(dead) < len(self._actors):
-                    logger.warning("judge chunk %d failed on actor %d (attempt %d): %s; re-sending", chunk, actor, attempt, exc)
+                    logger.warning("judge chunk %d failed on actor %d (attempt %d): %s; re-sending", chunk, actor,
+                                   attempt, exc)
                     todo.append((chunk, attempt + 1))
                     feed()
                     continue
                 self.failed_chunks += 1
-                logger.error("judge chunk %d (%d jobs) failed %d times; its tests are SE: %s", chunk, len(chunk_jobs), attempt, exc)
+                logger.error("judge chunk %d (%d jobs) failed %d times; its tests are SE: %s", chunk, len(chunk_jobs),
+                             attempt, exc)
                 batch = [_sandbox_error_results(job, f"ray fan-out failed: {type(exc).__name__}: {exc}") for job in chunk_jobs]
             else:
                 self.jobs_per_actor[actor] += len(chunk_jobs)
@@ -189,7 +194,7 @@ class RayJudgePool:
             if bar is not None:
                 bar.update(len(chunk_jobs))
             feed()
-        for chunk, attempt in todo:  # only when every actor died: nobody left to run these
+        for chunk, _attempt in todo:  # only when every actor died: nobody left to run these
             self.failed_chunks += 1
             start, chunk_jobs = chunks[chunk]
             logger.error("judge chunk %d (%d jobs) not run: every judge actor died", chunk, len(chunk_jobs))
@@ -213,7 +218,7 @@ class RayJudgePool:
             ray.kill(actor)
         self._actors = []
 
-    def __enter__(self) -> "RayJudgePool":
+    def __enter__(self) -> RayJudgePool:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -9,7 +9,6 @@ rule; the original verdict is kept in the extra `xcoder_verdict` field, which st
 from __future__ import annotations
 
 import enum
-from typing import Optional
 
 from pydantic import BaseModel, Field
 
@@ -45,28 +44,28 @@ class RunCodeRequest(BaseModel):
     compile_timeout: float = 10  # seconds; SandboxFusion default
     run_timeout: float = 10  # seconds; SandboxFusion default
     memory_limit_MB: int = -1  # -1 = SandboxFusion's "no limit" (we apply the server's default cap)
-    stdin: Optional[str] = None
-    files: dict[str, Optional[str]] = Field(default_factory=dict)  # path -> base64 (unsupported)
+    stdin: str | None = None
+    files: dict[str, str | None] = Field(default_factory=dict)  # path -> base64 (unsupported)
     fetch_files: list[str] = Field(default_factory=list)  # paths to return (unsupported)
 
 
 class CommandRunResult(BaseModel):
     status: CommandRunStatus
-    execution_time: Optional[float] = None
-    cpu_time: Optional[float] = None
-    return_code: Optional[int] = None
-    stdout: Optional[str] = None
-    stderr: Optional[str] = None
+    execution_time: float | None = None
+    cpu_time: float | None = None
+    return_code: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
 
 
 class RunCodeResponse(BaseModel):
     status: RunStatus
     message: str = ""
-    compile_result: Optional[CommandRunResult] = None
-    run_result: Optional[CommandRunResult] = None
-    executor_pod_name: Optional[str] = None
+    compile_result: CommandRunResult | None = None
+    run_result: CommandRunResult | None = None
+    executor_pod_name: str | None = None
     files: dict[str, str] = Field(default_factory=dict)
-    xcoder_verdict: Optional[str] = None  # our verdict (AC/RE/TLE/MLE/...); ignored by stock clients
+    xcoder_verdict: str | None = None  # our verdict (AC/RE/TLE/MLE/...); ignored by stock clients
 
 
 def unsupported_language_message(language: str) -> str | None:
@@ -134,7 +133,8 @@ def to_run_code_response(result: TestResult, language: str) -> RunCodeResponse:
             stderr=result.stderr or result.message,
         )
         return RunCodeResponse(
-            status=RunStatus.Failed, message=_reason(result), compile_result=compile_result, xcoder_verdict=verdict.value
+            status=RunStatus.Failed, message=_reason(result), compile_result=compile_result,
+            xcoder_verdict=verdict.value
         )
     if verdict == Verdict.TLE:
         run = CommandRunResult(

@@ -38,8 +38,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Mapping, Optional
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -99,7 +100,7 @@ class ServerSettings:
             )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "ServerSettings":
+    def from_config(cls, cfg: Mapping[str, Any]) -> ServerSettings:
         """Build from the `judge.server` config block; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(cfg.keys()) - names
@@ -108,12 +109,12 @@ class ServerSettings:
         return cls(**{k: cfg[k] for k in cfg.keys()})
 
     @classmethod
-    def defaults(cls, **changes: Any) -> "ServerSettings":
+    def defaults(cls, **changes: Any) -> ServerSettings:
         """The `judge.server` config defaults, with `changes` on top."""
         return dataclasses.replace(_config_defaults(), **changes)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "ServerSettings":
+    def from_args(cls, args: argparse.Namespace) -> ServerSettings:
         return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
@@ -271,15 +272,15 @@ class TestModel(BaseModel):
     __test__ = False  # not a pytest class
     model_config = ConfigDict(extra="forbid")
     input: str = ""
-    output: Optional[str] = None
-    code: Optional[str] = None
+    output: str | None = None
+    code: str | None = None
 
 
 class LimitsModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     time_s: float = Limits.time_s
-    cpu_s: Optional[float] = Limits.cpu_s
-    memory_mb: Optional[int] = Limits.memory_mb
+    cpu_s: float | None = Limits.cpu_s
+    memory_mb: int | None = Limits.memory_mb
     output_bytes: int = Limits.output_bytes
     max_processes: int = Limits.max_processes
     file_size_bytes: int = Limits.file_size_bytes
@@ -293,7 +294,7 @@ class BatchRequest(BaseModel):
     program: ProgramModel
     tests: list[TestModel]
     kind: Literal["stdio", "call", "assert"] = "stdio"
-    fn_name: Optional[str] = None
+    fn_name: str | None = None
     compare: str = "strip"
     limits: LimitsModel = Field(default_factory=LimitsModel)
     stop_on_first_failure: bool = False
@@ -504,7 +505,8 @@ def create_app(judge: Any, settings: ServerSettings | None = None, *, token: str
             return PlainTextResponse("client closed request", status_code=499)
         if len(results) != 1:
             stats.bump("judge_exceptions")
-            results = [TestResult(index=0, verdict=Verdict.SE, message=f"judge returned {len(results)} results for 1 test")]
+            results = [TestResult(index=0, verdict=Verdict.SE,
+                                  message=f"judge returned {len(results)} results for 1 test")]
         return to_run_code_response(results[0], body.language)
 
     @app.post("/v1/judge/batch")
@@ -516,7 +518,9 @@ def create_app(judge: Any, settings: ServerSettings | None = None, *, token: str
         if not body.tests:
             raise HTTPProblem(400, "tests must not be empty")
         if len(body.tests) > settings.max_batch_tests:
-            raise HTTPProblem(400, f"{len(body.tests)} tests exceed the server cap max_batch_tests={settings.max_batch_tests}")
+            raise HTTPProblem(400,
+                              f"{len(body.tests)} tests exceed the server cap "
+                              f"max_batch_tests={settings.max_batch_tests}")
         if body.kind == "call" and not body.fn_name:
             raise HTTPProblem(400, "kind='call' needs fn_name")
         limits = Limits(**body.limits.model_dump())
@@ -579,12 +583,14 @@ def _config_defaults() -> ServerSettings:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `xcoder judge serve` (defaults from the `judge.server` config block)."""
     d = _config_defaults()
-    parser.add_argument("--host", default=d.host, help=f"bind address (default {d.host}; non-loopback needs --allow-remote)")
+    parser.add_argument("--host", default=d.host,
+                        help=f"bind address (default {d.host}; non-loopback needs --allow-remote)")
     parser.add_argument("--port", type=int, default=d.port, help=f"TCP port (default {d.port}; 0 = any free port)")
     parser.add_argument("--workers", type=int, default=None,
                         help="judge worker processes; 0 = all CPU cores (default: judge.workers from the config)")
     parser.add_argument("--isolation", default=None,
-                        help="auto (strongest available, fail closed) | bwrap | none (UNSAFE) (default: judge.isolation)")
+                        help="auto (strongest available, fail closed) | bwrap | none (UNSAFE) (default: "
+                        "judge.isolation)")
     parser.add_argument("--allow-remote", dest="allow_remote", action="store_true", default=d.allow_remote,
                         help="permit a non-loopback --host (requires the token env var)")
     parser.add_argument("--token-env", dest="token_env", default=d.token_env,
@@ -671,7 +677,8 @@ def run_server(args: argparse.Namespace) -> int:
         app = create_app(judge, settings, token=token)
         print(
             f"xcoder judge serving on http://{_url_host(settings.host)}:{port} (isolation={getattr(judge, 'isolation', '?')}, "
-            f"auth={'bearer token' if token else 'none, loopback only'}); POST /run_code, POST /v1/judge/batch, GET /health",
+            f"auth={'bearer token' if token else 'none, loopback only'}); POST /run_code, POST /v1/judge/batch, GET "
+            f"/health",
             flush=True,
         )
         server = _uvicorn_server(app, args.log_level, settings)

@@ -132,7 +132,7 @@ START_TIMEOUT_S = 60.0
 RECV_BYTES = 256 * 1024
 
 _uid_counter = itertools.count()
-_live_workers: "weakref.WeakSet[WarmWorker]" = weakref.WeakSet()
+_live_workers: weakref.WeakSet[WarmWorker] = weakref.WeakSet()
 
 
 @atexit.register
@@ -234,7 +234,7 @@ class WarmWorker:
         self.sock.settimeout(START_TIMEOUT_S)
         try:
             hello = self._recv_hello()
-        except (OSError, EOFError, socket.timeout, ValueError) as exc:
+        except (TimeoutError, OSError, EOFError, ValueError) as exc:
             tail_log = self.log_tail()
             self.stop()
             raise WorkerDied(f"judge worker {self.index} did not start: {exc}; log: {tail_log}") from exc
@@ -289,7 +289,8 @@ class WarmWorker:
                     seccomp_fd = isolation.open_seccomp_fd()
                     owned.append(seccomp_fd)
                     pass_fds.append(seccomp_fd)
-                inner = [sys.executable, *PYTHON_FLAGS, "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "ns", "/tmp", *tail]
+                inner = [sys.executable, *PYTHON_FLAGS, "-c", SUPERVISOR_BOOT, str(code_fd), str(ctl), "ns", "/tmp",
+                         *tail]
                 cmd = isolation.bwrap_command(
                     inner,
                     ro_binds=((str(self.cpp_dir), "/cpp"),),
@@ -563,7 +564,8 @@ class WarmWorker:
         (_magic, flags, test_id, status, code, wall, cpu, maxrss, minflt, fork, total, sweep, output_total,
          out_len, err_len, res_len, _pad) = REPORT_HEADER.unpack_from(view, start)
         if REPORT_HEADER.size + out_len + err_len + res_len != length:
-            raise ProtocolError(f"judge worker {self.index} sent a report of {length} bytes for {out_len}+{err_len}+{res_len}")
+            raise ProtocolError(f"judge worker {self.index} sent a report of {length} bytes for "
+                                f"{out_len}+{err_len}+{res_len}")
         if flags & REPORT_RETRACTED:
             return self._on_retracted(test_id)
         if not self.outstanding or self.outstanding[0].test_id != test_id:

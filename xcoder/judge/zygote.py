@@ -112,7 +112,8 @@ def _prelude_names():
     gets the same bindings with one dict update instead of ~35 import statements."""
     global _PRELUDE_NAMES
     if _PRELUDE_NAMES is None:
-        scope = dict(types.ModuleType("__main__").__dict__, __file__=PROGRAM_FILE, __builtins__=builtins, __cached__=None)
+        scope = dict(types.ModuleType("__main__").__dict__, __file__=PROGRAM_FILE, __builtins__=builtins,
+                     __cached__=None)
         before = dict(scope)
         exec(_compiled(CALL_PRELUDE, "<prelude>"), scope)
         _PRELUDE_NAMES = {k: v for k, v in scope.items() if k not in before or before[k] is not v}
@@ -290,7 +291,9 @@ def install_site(site_dirs, prefix=None, exec_prefix=None):
         setattr(builtins, name, _sitebuiltins.Quitter(name, "Ctrl-D (i.e. EOF)"))
     builtins.help = _sitebuiltins._Helper()
     builtins.copyright = _sitebuiltins._Printer("copyright", sys.copyright)
-    builtins.credits = _sitebuiltins._Printer("credits", "Thanks to CWI, CNRI, BeOpen.com, Zope Corporation and a cast of thousands")
+    builtins.credits = _sitebuiltins._Printer("credits",
+                                              "Thanks to CWI, CNRI, BeOpen.com, Zope Corporation and a cast of "
+                                              "thousands")
     builtins.license = _sitebuiltins._Printer("license", "See https://www.python.org/psf/license/")
     for directory in site_dirs:
         if not os.path.isdir(directory):
