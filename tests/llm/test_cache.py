@@ -61,16 +61,19 @@ def test_torn_and_tampered_lines_are_skipped_with_warning(tmp_path, caplog):
 
 def test_record_writes_replayable_entries(tmp_path):
     req = ChatRequest(messages=MSGS, params={"temperature": 0.7, "n": 2}, template_version="t@1", meta={"id": 1})
-    key = record(tmp_path, req, ["<think>plan</think>answer A", {"text": "answer B", "finish_reason": "length"}], model="m")
+    key = record(tmp_path, req, ["<think>plan</think>answer A", {"text": "answer B", "finish_reason": "length"}],
+                 model="m")
     assert key == request_key("m", MSGS, {"temperature": 0.7, "n": 2}, "t@1")
     comps = ResponseCache(tmp_path).get(key)
-    assert [(c.text, c.reasoning, c.finish_reason) for c in comps] == [("answer A", "plan", "stop"), ("answer B", "", "length")]
+    assert [(c.text, c.reasoning, c.finish_reason) for c in comps] == [("answer A", "plan", "stop"),
+                                                                       ("answer B", "", "length")]
     assert comps[0].provenance["endpoint"] == "recorded" and comps[0].provenance["template_version"] == "t@1"
     # many records through one open cache; a torn tail of recorded.jsonl does not swallow the next record
     with open(tmp_path / "recorded.jsonl", "a") as fh:
         fh.write('{"torn')
     with ResponseCache(tmp_path, shard_name="recorded.jsonl") as cache:
-        keys = [record(tmp_path, ChatRequest(messages=[{"role": "user", "content": str(i)}]), [str(i)], model="m", cache=cache)
+        keys = [record(tmp_path, ChatRequest(messages=[{"role": "user", "content": str(i)}]), [str(i)], model="m",
+                       cache=cache)
                 for i in range(3)]
     reloaded = ResponseCache(tmp_path)
     assert all(k in reloaded for k in keys + [key])

@@ -166,7 +166,8 @@ def test_split_n_for_apis_without_n(server, tmp_path):
 
 def test_split_n_keeps_the_concurrency_bound(tmp_path):
     with FakeOpenAIServer(delay_s=0.03) as srv:
-        results = client(srv.url, tmp_path, concurrency=4, split_n=True).run([req(f"q{i}", n=5, seed=i) for i in range(8)])
+        results = client(srv.url, tmp_path, concurrency=4,
+                         split_n=True).run([req(f"q{i}", n=5, seed=i) for i in range(8)])
         assert all(len(r.completions) == 5 for r in results)
         assert srv.stats()["requests"] == 40 and srv.stats()["max_inflight"] == 4
 
@@ -198,7 +199,8 @@ def test_missing_api_key_for_a_remote_endpoint_is_a_config_error(tmp_path, monke
         monkeypatch.delenv("XCODER_TEST_KEY", raising=False)
     else:
         monkeypatch.setenv("XCODER_TEST_KEY", value)
-    cfg = _llm_cfg(tmp_path, ["http://127.0.0.1:8000/v1", "https://api.example.com/v1"], "llm.api_key_env=XCODER_TEST_KEY")
+    cfg = _llm_cfg(tmp_path, ["http://127.0.0.1:8000/v1", "https://api.example.com/v1"],
+                   "llm.api_key_env=XCODER_TEST_KEY")
     with pytest.raises(LLMConfigError, match=r"XCODER_TEST_KEY is empty or unset.*api\.example\.com.*api_key_env=null"):
         LLMClient.from_config(cfg, stage="tasks")
 

@@ -32,7 +32,7 @@ def test_dry_run_groups_gpus_by_tp_and_takes_config_overrides(tmp_path):
               "llm.model=Qwen/Qwen3-8B", "--", "--enforce-eager")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert [l.split()[0] for l in lines[:4]] == [f"CUDA_VISIBLE_DEVICES={a},{a + 1}" for a in (0, 2, 4, 6)]
+    assert [line.split()[0] for line in lines[:4]] == [f"CUDA_VISIBLE_DEVICES={a},{a + 1}" for a in (0, 2, 4, 6)]
     assert "Qwen/Qwen3-8B --host 127.0.0.1 --port 8003 --tensor-parallel-size 2" in lines[3]
     assert lines[0].rstrip(" &").split(" > ")[0].endswith("--enforce-eager")
     assert lines[-1] == "llm.endpoints=[" + ",".join(f"http://127.0.0.1:{8000 + i}/v1" for i in range(4)) + "]"

@@ -60,7 +60,7 @@ class _Meter:
     def __init__(self, server_pid: int):
         self.server_pid = server_pid
 
-    def __enter__(self) -> "_Meter":
+    def __enter__(self) -> _Meter:
         self.t0, self.c0, self.s0 = time.perf_counter(), _cpu_self(), _cpu_of(self.server_pid)
         return self
 
@@ -76,9 +76,12 @@ class _Meter:
 
 
 def _requests(n: int, tag: str) -> list[ChatRequest]:
-    return [ChatRequest(messages=[{"role": "system", "content": "You are a professional competitive programming problem setter."},
-                                  {"role": "user", "content": f"{tag} request {i}: write a problem about trees and DP."}],
-                        params={"temperature": 0.7, "top_p": 0.8, "top_k": 20, "min_p": 0.0, "max_tokens": 256, "seed": i},
+    return [ChatRequest(messages=[{"role": "system",
+                                   "content": "You are a professional competitive programming problem setter."},
+                                  {"role": "user",
+                                   "content": f"{tag} request {i}: write a problem about trees and DP."}],
+                        params={"temperature": 0.7, "top_p": 0.8, "top_k": 20, "min_p": 0.0, "max_tokens": 256,
+                                "seed": i},
                         template_version="bench@000000000000", meta={"i": i}) for i in range(n)]
 
 

@@ -26,8 +26,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from xcoder.llm.reasoning import split_reasoning
 from xcoder.llm.types import ChatRequest, Completion
@@ -154,7 +155,8 @@ class ResponseCache:
         try:
             entry = json.loads(line)
             key = entry["key"]
-            expected = request_key(entry["model"], entry["messages"], entry["params"], entry.get("template_version", ""))
+            expected = request_key(entry["model"], entry["messages"], entry["params"],
+                                   entry.get("template_version", ""))
             if not isinstance(entry["completions"], list):
                 raise TypeError("completions is not a list")
         except (ValueError, KeyError, TypeError) as exc:
@@ -256,7 +258,7 @@ class ResponseCache:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> "ResponseCache":
+    def __enter__(self) -> ResponseCache:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -274,7 +276,8 @@ def _as_completion(item: Completion | str | Mapping[str, Any]) -> Completion:
     raise TypeError(f"a recorded completion must be a str, dict or Completion, got {type(item).__name__}")
 
 
-def record(cache_dir: str | os.PathLike, request: ChatRequest, completions: Sequence[Completion | str | Mapping[str, Any]],
+def record(cache_dir: str | os.PathLike, request: ChatRequest,
+           completions: Sequence[Completion | str | Mapping[str, Any]],
            *, model: str | None = None, cache: ResponseCache | None = None) -> str:
     """Write a hand-made response for `request` into the cache (no server); returns its key.
 

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from xcoder.llm.cache import summarize
 

@@ -24,7 +24,8 @@ import logging
 import os
 import random
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -191,7 +192,7 @@ class LLMClient:
             raise LLMConfigError("llm.mode=replay needs llm.cache_dir")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], stage: str = "default", **overrides: Any) -> "LLMClient":
+    def from_config(cls, cfg: Mapping[str, Any], stage: str = "default", **overrides: Any) -> LLMClient:
         """Build from the Hydra `llm` group. The API key is read from the env var it names, never from cfg."""
         get = cfg.get
         key_env = get("api_key_env")
@@ -207,7 +208,8 @@ class LLMClient:
             cache_dir=get("cache_dir"), api_key=api_key,
             price_per_mtok_in=float(get("price_per_mtok_in", 0.0) or 0.0),
             price_per_mtok_out=float(get("price_per_mtok_out", 0.0) or 0.0),
-            drop_params=list(get("drop_params") or []), split_n=bool(get("split_n", False)), cache_fsync_s=float(get("cache_fsync_s", 1.0)),
+            drop_params=list(get("drop_params") or []), split_n=bool(get("split_n", False)),
+            cache_fsync_s=float(get("cache_fsync_s", 1.0)),
             progress=bool(get("progress", True)),
         )
         kwargs.update(overrides)
@@ -247,7 +249,8 @@ class LLMClient:
 
         def deliver(key: str, completions: list[Completion], error: str | None, cached: bool) -> None:
             for i in groups[key]:
-                results[i] = ChatResult(request=requests[i], completions=completions, error=error, cached=cached, key=key)
+                results[i] = ChatResult(request=requests[i], completions=completions, error=error, cached=cached,
+                                        key=key)
 
         cache = self.cache
         misses = [key for key in groups if cache is None or key not in cache]
@@ -288,7 +291,7 @@ class LLMClient:
         if self.cache is not None:
             self.cache.close()
 
-    def __enter__(self) -> "LLMClient":
+    def __enter__(self) -> LLMClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -445,7 +448,8 @@ class LLMClient:
             log.warning("llm: asked for n=%d completions, the endpoint returned %d (key %s); keeping what came "
                         "(set llm.split_n=true for APIs without n)", wanted, len(completions), key[:12])
         if self.cache is not None:
-            self.cache.put(key, model=model, messages=prep.messages, params=params, template_version=prep.template_version,
+            self.cache.put(key, model=model, messages=prep.messages, params=params,
+                           template_version=prep.template_version,
                            completions=completions, usage=totals or None, canonical=True)
         usage = self.meter.stage(self.stage)
         usage.calls += len(answers)

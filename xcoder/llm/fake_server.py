@@ -28,7 +28,8 @@ import importlib
 import json
 import re
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -68,7 +69,8 @@ class FakeState:
     def stats(self) -> dict[str, Any]:
         return {"requests": self.requests, "inflight": self.inflight, "max_inflight": self.max_inflight,
                 "distinct_prompts": len(self.per_prompt), "repeated": sum(c - 1 for c in self.per_prompt.values()),
-                "per_prompt": {} if self.hash_prompts else dict(self.per_prompt), "statuses": {str(k): v for k, v in self.statuses.items()}, "body_keys": dict(self.body_keys)}
+                "per_prompt": {} if self.hash_prompts else dict(self.per_prompt),
+                "statuses": {str(k): v for k, v in self.statuses.items()}, "body_keys": dict(self.body_keys)}
 
 
 def make_app(state: FakeState) -> web.Application:
@@ -166,7 +168,7 @@ class FakeOpenAIServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "FakeOpenAIServer":
+    def start(self) -> FakeOpenAIServer:
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -203,7 +205,7 @@ class FakeOpenAIServer:
     def stats(self) -> dict[str, Any]:
         return self.state.stats()
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

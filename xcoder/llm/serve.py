@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 from xcoder.config import ConfigError, compose
 
 FIELDS = {
-    "SERVE_MODEL": "model", "SERVE_SERVED_NAME": "served_model_name", "SERVE_TP": "tensor_parallel", "SERVE_DP": "data_parallel",
+    "SERVE_MODEL": "model", "SERVE_SERVED_NAME": "served_model_name", "SERVE_TP": "tensor_parallel",
+    "SERVE_DP": "data_parallel",
     "SERVE_GPUS": "gpus_per_node", "SERVE_BASE_PORT": "base_port", "SERVE_HOST": "host",
     "SERVE_API_KEY_ENV": "api_key_env", "SERVE_MAX_MODEL_LEN": "max_model_len",
     "SERVE_REASONING_PARSER": "reasoning_parser", "SERVE_GPU_MEM": "gpu_memory_utilization",

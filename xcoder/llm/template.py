@@ -32,7 +32,7 @@ class PromptTemplate:
     version: Any = None
 
     @classmethod
-    def load(cls, path: str | Path) -> "PromptTemplate":
+    def load(cls, path: str | Path) -> PromptTemplate:
         path = Path(path)
         raw = path.read_bytes()
         try:
@@ -61,7 +61,8 @@ class PromptTemplate:
             self._user = _ENV.from_string(self.user)
             self._system = _ENV.from_string(self.system) if self.system else None
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"prompt template {self.path or self.name}: Jinja2 syntax error line {exc.lineno}: {exc}") from exc
+            raise TemplateError(f"prompt template {self.path or self.name}: Jinja2 syntax error line {exc.lineno}: "
+                                f"{exc}") from exc
 
     def render(self, **fields: Any) -> list[dict[str, str]]:
         """Messages for one request; a field the template uses but the caller did not pass is an error."""

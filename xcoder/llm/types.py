@@ -43,7 +43,7 @@ class Completion:
                 "provenance": self.provenance}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Completion":
+    def from_json(cls, data: dict[str, Any]) -> Completion:
         return cls(text=data.get("text") or "", reasoning=data.get("reasoning") or "",
                    finish_reason=data.get("finish_reason"), provenance=dict(data.get("provenance") or {}))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -68,7 +69,8 @@ def format_usage(usage: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def update_manifest(path: str | os.PathLike, usage: Mapping[str, Mapping[str, Any]], key: str = "llm_usage") -> dict[str, Any]:
+def update_manifest(path: str | os.PathLike, usage: Mapping[str, Mapping[str, Any]],
+                    key: str = "llm_usage") -> dict[str, Any]:
     """Merge per-stage usage into `manifest.json` under `key` (atomic rewrite; other keys kept)."""
     path = Path(path)
     manifest: dict[str, Any] = {}
