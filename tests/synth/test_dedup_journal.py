@@ -14,7 +14,8 @@ BASE = "Given an array of n integers, find the maximum sum of a contiguous subar
 
 
 def test_minhash_flags_near_duplicate_statements_only():
-    texts = [BASE, BASE + " please", "Count the number of distinct paths in a grid with obstacles from corner to corner"]
+    texts = [BASE, BASE + " please",
+             "Count the number of distinct paths in a grid with obstacles from corner to corner"]
     assert near_duplicates(texts, threshold=0.7, num_perm=128, shingle=3) == [1]
 
 

@@ -77,8 +77,10 @@ def test_demo_killed_mid_run_resumes_without_loss_or_repeats(demo_run, tmp_path)
         assert stages[stage]["processed_units"] == 0, stage  # nothing redone
     assert stages["verify"]["resumed_units"] == done_before
     assert stages["verify"]["processed_units"] == 6 - done_before
-    assert read_records(out / "synth/export/rl.parquet", RLRow) == read_records(demo_run / "synth/export/rl.parquet", RLRow)
-    assert read_records(out / "synth/export/sft.parquet", SFTRow) == read_records(demo_run / "synth/export/sft.parquet", SFTRow)
+    assert read_records(out / "synth/export/rl.parquet", RLRow) == read_records(demo_run / "synth/export/rl.parquet",
+                                                                                RLRow)
+    assert read_records(out / "synth/export/sft.parquet", SFTRow) == read_records(demo_run / "synth/export/sft.parquet",
+                                                                                  SFTRow)
 
 
 def test_unchanged_rerun_leaves_export_files_untouched(demo_run):

@@ -17,7 +17,8 @@ def _ver(matrix, golden="s1"):
 
 
 def _sol(sid, reasoning="why"):
-    return Solution(solution_id=sid, task_id="t", teacher="x", response="final\n```python\nx=1\n```", reasoning=reasoning,
+    return Solution(solution_id=sid, task_id="t", teacher="x", response="final\n```python\nx=1\n```",
+                    reasoning=reasoning,
                     code="x=1\n")
 
 

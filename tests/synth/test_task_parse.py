@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from .samples import AT_QUESTION, CF_QUESTION, LC_QUESTION, LC_STARTER, STAGE1
 from xcoder.synth.tasks.parse import ParseFailure, parse_signature, parse_stage2, validate_stage1
+
+from .samples import AT_QUESTION, CF_QUESTION, LC_QUESTION, LC_STARTER, STAGE1
 
 
 def test_stage1_valid_output_is_accepted():

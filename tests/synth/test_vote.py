@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xcoder.synth.verify.core import (GoldenConfig, VoteConfig, normalize_output, split_halves, verify_outputs,
-                                      vote_test)
+from xcoder.synth.verify.core import GoldenConfig, VoteConfig, normalize_output, split_halves, verify_outputs, vote_test
 
 VC = VoteConfig(min_support=2, min_agreement=0.5)
 

@@ -41,7 +41,8 @@ _WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "v
 SUM = "n = int(input())\n{v} = sum(map(int, input().split()))\nprint({v})"
 SUM2 = "import sys\n{v} = sys.stdin.read().split()\nprint(sum(int(x) for x in {v}[1:]))"
 WRONG = "n = int(input())\n{v} = max(map(int, input().split()))\nprint({v})"
-GENERATOR = ("import random\ns, sc = input().split()\nrandom.seed(int(s))\nn = {'small': 5, 'edge': 1, 'stress': 2000}[sc]\n"
+GENERATOR = ("import random\ns, sc = input().split()\nrandom.seed(int(s))\n"
+             "n = {'small': 5, 'edge': 1, 'stress': 2000}[sc]\n"
              "print(n)\nprint(*[random.randint(0, 1000) for _ in range(n)])")
 VALIDATOR = ("import sys\nl = sys.stdin.read().split('\\n')\nn = int(l[0])\nassert 1 <= n <= 200000\n"
              "a = l[1].split()\nassert len(a) == n and all(0 <= int(x) <= 1000 for x in a)")
@@ -266,7 +267,8 @@ def measure(size: int, root: Path, port: int) -> dict[str, Any]:
     manifest = json.loads((workdir / "synth" / "manifest.json").read_text())["stages"]
     return {"size": size, **run, "requests": stats["requests"], "repeated": stats["repeated"],
             "rates": stage_rates(workdir, size), "bytes": output_bytes(workdir),
-            "kept": manifest["verify"]["kept"], "sft_rows": manifest["export"]["sft_rows"], "outputs": outputs_of(workdir)}
+            "kept": manifest["verify"]["kept"], "sft_rows": manifest["export"]["sft_rows"],
+            "outputs": outputs_of(workdir)}
 
 
 def kill_and_resume(size: int, root: Path, reference: dict[str, str], port: int) -> dict[str, Any]:
@@ -285,7 +287,8 @@ def kill_and_resume(size: int, root: Path, reference: dict[str, str], port: int)
     manifest = json.loads((workdir / "synth" / "manifest.json").read_text())["stages"]
     got = outputs_of(workdir)
     return {"killed": first["killed"], "verify_done_at_kill": done_at_kill, "resume_returncode": second["returncode"],
-            "resumed_units": manifest["verify"]["resumed_units"], "processed_units": manifest["verify"]["processed_units"],
+            "resumed_units": manifest["verify"]["resumed_units"],
+            "processed_units": manifest["verify"]["processed_units"],
             "tasks": manifest["verify"]["tasks"], "requests": stats["requests"], "repeated": stats["repeated"],
             "identical": got == reference, "differing": sorted(k for k in reference if got.get(k) != reference[k])}
 
@@ -306,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         rates = " / ".join(str(r["rates"].get(s, "-")) for s in ("tasks", "solutions", "tests", "verify", "export"))
-        print(f"| {r['size']} | {r['wall_s']:.0f} | {rates} | {r['driver_peak_mb']:.0f} MB | {r['judge_peak_mb']:.0f} MB "
+        print(f"| {r['size']} | {r['wall_s']:.0f} | {rates} | {r['driver_peak_mb']:.0f} MB | {r['judge_peak_mb']:.0f} "
+              f"MB "
               f"| {r['bytes'] / 1e6:.1f} MB | {r['requests']} ({r['repeated']}) | {r['kept']} | {r['sft_rows']} |")
     ratio = results[1]["driver_peak_mb"] / max(1e-9, results[0]["driver_peak_mb"])
     print(f"\ndriver peak-RSS ratio {large} vs {small} tasks ({large / small:.0f}x the tasks): {ratio:.2f}x "

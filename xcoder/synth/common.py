@@ -16,8 +16,9 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class DropCounter:
         self.kept += kept
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kept": self.kept, "dropped": sum(self.reasons.values()), "drop_reasons": dict(sorted(self.reasons.items()))}
+        return {"kept": self.kept, "dropped": sum(self.reasons.values()),
+                "drop_reasons": dict(sorted(self.reasons.items()))}
 
 
 class Journal:
@@ -203,7 +205,8 @@ class GroupedReader:
             self._ahead.setdefault(k, []).append(row)
             if len(self._ahead) > 10_000 and not self._warned:
                 self._warned = True
-                log.warning("rows are not in the order they are asked for: holding %d groups in memory", len(self._ahead))
+                log.warning("rows are not in the order they are asked for: holding %d groups in memory",
+                            len(self._ahead))
 
 
 def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:

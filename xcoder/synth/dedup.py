@@ -9,8 +9,8 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 log = logging.getLogger(__name__)
 

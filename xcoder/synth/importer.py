@@ -87,7 +87,8 @@ def convert_line(obj: Any, line_no: int) -> tuple[Task, list[Solution], list[Tes
             c = {"code": c}
         if not isinstance(c, dict) or not isinstance(c.get("code"), str):
             raise ImportError_("bad_candidate")
-        sols.append(Solution(solution_id=f"{task_id}-c{i}", task_id=task_id, teacher=str(c.get("teacher") or "imported"),
+        sols.append(Solution(solution_id=f"{task_id}-c{i}", task_id=task_id,
+                             teacher=str(c.get("teacher") or "imported"),
                              response=str(c.get("response") or f"```python\n{c['code']}\n```"),
                              reasoning=str(c.get("reasoning") or ""), code=c["code"],
                              language=str(c.get("language") or "python"),

@@ -7,7 +7,8 @@ manifest and the data card). Stages read their inputs from the previous stage's 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig
 

@@ -210,7 +210,8 @@ def test_evolution_step_with_failed_requests_stops_and_is_not_journaled(tmp_path
     journal = Journal(tmp_path / "j.jsonl")
     tpl = llm_io.load_template("features_evolve")
     with pytest.raises(EvolutionStopped, match="step 0: 2 of 2 requests failed"):
-        evolve_tree(tree, FailingClient(), tpl, {"temperature": 0.7}, EvolveParams(steps=1, samples_per_step=2), journal)
+        evolve_tree(tree, FailingClient(), tpl, {"temperature": 0.7}, EvolveParams(steps=1, samples_per_step=2),
+                    journal)
     assert len(journal) == 0
     # tolerated failures are counted and the step is journaled
     out, counts = evolve_tree(tree, FailingClient(), tpl, {"temperature": 0.7},

@@ -10,8 +10,14 @@ from xcoder.synth.features.merge import graft, merge_trees, merge_upstream
 from xcoder.synth.features.schema import TreeRejected, TreeSchema
 from xcoder.synth.features.seed import SEED_TREE, load_taxonomy
 from xcoder.synth.features.stats import plot_stats, tree_stats
-from xcoder.synth.features.tree import (FeatureTree, TreeError, canonical_json, from_upstream, norm_key,
-                                        upstream_leaf_count)
+from xcoder.synth.features.tree import (
+    FeatureTree,
+    TreeError,
+    canonical_json,
+    from_upstream,
+    norm_key,
+    upstream_leaf_count,
+)
 
 README_EXAMPLE = {"problem type": {"subarray manipulation": {"maximum subarray sum": [
     "Kadane's algorithm", "Divide and Conquer approach"]}}}

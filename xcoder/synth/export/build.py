@@ -7,7 +7,8 @@ RL `reward_model.ground_truth` is `{"kind", "fn_name", "tests": [{"input", "outp
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from xcoder.records import RLRow, SFTRow, Solution, Task, Verification
 

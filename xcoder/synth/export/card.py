@@ -5,8 +5,9 @@ from __future__ import annotations
 import collections
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def render_markdown(card: dict[str, Any], plots: list[str]) -> str:
              "## Output", "", "| file | rows |", "|---|---|",
              f"| SFT parquet (`{card['outputs']['sft_parquet']}`) | {card['outputs']['sft_rows']} |",
              f"| RL parquet (`{card['outputs']['rl_parquet']}`) | {card['outputs']['rl_rows']} |", "",
-             "## Counts per stage and drop reasons", "", "| stage | kept | dropped | drop reasons |", "|---|---|---|---|"]
+             "## Counts per stage and drop reasons", "", "| stage | kept | dropped | drop reasons |",
+             "|---|---|---|---|"]
     for stage, m in card["stages"].items():
         reasons = ", ".join(f"{k}: {v}" for k, v in (m.get("drop_reasons") or {}).items()) or "-"
         lines.append(f"| {stage} | {m.get('kept', '-')} | {m.get('dropped', '-')} | {reasons} |")

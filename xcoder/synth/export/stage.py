@@ -16,7 +16,17 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from xcoder.records import STYLES, FeatureSubtree, RecordWriter, RLRow, SFTRow, Solution, Task, Verification, iter_records
+from xcoder.records import (
+    STYLES,
+    FeatureSubtree,
+    RecordWriter,
+    RLRow,
+    SFTRow,
+    Solution,
+    Task,
+    Verification,
+    iter_records,
+)
 from xcoder.runs import write_json_atomic
 from xcoder.synth import llm_io
 from xcoder.synth.common import DropCounter, GroupedReader
@@ -238,7 +248,8 @@ def build_card(cfg: DictConfig, stats: CardStats, export_counts: dict[str, Any])
     if not stages["features"] and run_manifest.exists():  # the sampler reports through the run manifest
         sampled = json.loads(run_manifest.read_text()).get("stages", {}).get("features.sample", {})
         if sampled:
-            stages["features"] = {"kept": sampled.get("sampled"), "dropped": sum((sampled.get("rejected") or {}).values()),
+            stages["features"] = {"kept": sampled.get("sampled"),
+                                  "dropped": sum((sampled.get("rejected") or {}).values()),
                                   "drop_reasons": sampled.get("rejected") or {}}
     stages = {s: m for s, m in stages.items() if m}
     stages["export (SFT solutions)"] = export_counts["sft"]
@@ -282,7 +293,8 @@ def build_card(cfg: DictConfig, stats: CardStats, export_counts: dict[str, Any])
             "est_precision": card.quantiles(list(a["est"])),
             "sample_anchored": stats.sample_anchored,
         },
-        "golden": {"holdout_pass": card.quantiles(list(a["holdout"])), "select_score": card.quantiles(list(a["select"]))},
+        "golden": {"holdout_pass": card.quantiles(list(a["holdout"])),
+                   "select_score": card.quantiles(list(a["select"]))},
         "lengths": {
             "sft_tokens": card.quantiles([int(x) for x in a["sft_tokens"]]),
             "sft_tokens_histogram": stats.tokens_hist.as_dict(),

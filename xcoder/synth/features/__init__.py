@@ -7,4 +7,5 @@
 from xcoder.synth.features.sample import SamplerParams, sample_subtrees
 from xcoder.synth.features.tree import FeatureTree, Node, from_upstream, to_upstream, upstream_leaf_count
 
-__all__ = ["FeatureTree", "Node", "SamplerParams", "from_upstream", "sample_subtrees", "to_upstream", "upstream_leaf_count"]
+__all__ = ["FeatureTree", "Node", "SamplerParams", "from_upstream", "sample_subtrees", "to_upstream",
+           "upstream_leaf_count"]

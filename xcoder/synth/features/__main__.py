@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from xcoder.synth.features.merge import merge_trees
 from xcoder.synth.features.sample import SamplerParams, sample_subtrees
@@ -49,7 +49,8 @@ def _bench(args: argparse.Namespace) -> int:
         mean = sum(r.leaf_count for r in records) / max(1, len(records))
         rate = len(records) / secs
         base = base or rate  # the machine is shared: compare rows of one run, not runs
-        print(f"| {name} | {filt} | {len(records)} | {counts['draws']} | {secs:.2f} | {rate:,.0f} | {rate / base:.2f} | {mean:.1f} |")
+        print(f"| {name} | {filt} | {len(records)} | {counts['draws']} | {secs:.2f} | {rate:,.0f} | {rate / base:.2f} "
+              f"| {mean:.1f} |")
     return 0
 
 

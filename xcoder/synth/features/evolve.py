@@ -107,7 +107,8 @@ def evolve_tree(tree: FeatureTree, client: Any, template: Any, params: dict[str,
             replayed += 1
             continue
         rng = random.Random(stable_hash(evo.seed, "evolve", step))
-        sampler = Sampler(tree, SamplerParams(level_counts=evo.level_counts, temperature=evo.temperature, seed=evo.seed))
+        sampler = Sampler(tree,
+                          SamplerParams(level_counts=evo.level_counts, temperature=evo.temperature, seed=evo.seed))
         samples = [sampler.draw(rng) for _ in range(evo.samples_per_step)]
         requests = [llm_io.build_request(
             template, {"subtree_json": json.dumps(s.to_upstream(), indent=2, ensure_ascii=False),
@@ -123,7 +124,8 @@ def evolve_tree(tree: FeatureTree, client: Any, template: Any, params: dict[str,
         for sample, result in zip(samples, results):
             try:
                 obj, _ = llm_io.answer_json(result)
-                answer, _ = dataclasses.replace(schema, allowed_roots=[n.name for n in sample.roots.values()]).validate(obj)
+                answer, _ = dataclasses.replace(schema,
+                                                allowed_roots=[n.name for n in sample.roots.values()]).validate(obj)
                 if len(answer.roots) < len(obj):
                     step_drops["new_root"] += len(obj) - len(answer.roots)
             except (llm_io.ParseFailure, TreeRejected) as exc:

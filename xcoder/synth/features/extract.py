@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -47,7 +48,8 @@ def extract_trees(snippets: Sequence[Snippet], client: Any, template: Any, param
     """
     keys = [snippet_key(s, template.version_id, params, model) for s in snippets]
     todo = [(k, s) for k, s in zip(keys, snippets) if k not in journal]
-    log.info("features.extract: %d snippets, %d already done, %d to do", len(snippets), len(snippets) - len(todo), len(todo))
+    log.info("features.extract: %d snippets, %d already done, %d to do", len(snippets), len(snippets) - len(todo),
+             len(todo))
     llm_errors = 0
     bar = tqdm(total=len(todo), desc="features.extract", unit="snippet", disable=not todo)
     for batch in chunked(todo, batch_size):

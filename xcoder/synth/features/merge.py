@@ -8,7 +8,8 @@ counts, not EpiCoder's averages, so they stay "how many snippets use this".
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from xcoder.synth.features.tree import FeatureTree, Node, from_upstream
 

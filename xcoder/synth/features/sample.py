@@ -16,7 +16,8 @@ import json
 import logging
 import math
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from xcoder.records import FeatureSubtree
 from xcoder.synth.features.tree import FeatureTree, Node, canonical_json, clean_name, norm_key, upstream_leaf_count
@@ -46,7 +47,8 @@ class SamplerParams:
     def __post_init__(self) -> None:
         self.level_counts = [int(k) for k in self.level_counts]
         if not self.level_counts or any(k < 0 for k in self.level_counts) or self.level_counts[0] < 1:
-            raise ValueError(f"sample.level_counts must be non-negative ints with a positive first entry, got {self.level_counts}")
+            raise ValueError(f"sample.level_counts must be non-negative ints with a positive first entry, got "
+                             f"{self.level_counts}")
         if not self.temperature or self.temperature <= 0:
             raise ValueError(f"sample.temperature must be > 0, got {self.temperature}")
         if self.min_leaves is not None and self.max_leaves is not None and self.min_leaves > self.max_leaves:

@@ -8,7 +8,8 @@ for deeper categories. Anything else is a `TreeRejected` with a short reason tha
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from xcoder.synth.features.tree import FeatureTree, clean_name, from_upstream, is_dropped_key, norm_key
 

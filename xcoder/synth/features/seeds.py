@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from xcoder.synth.common import stable_hash
 

@@ -14,8 +14,9 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 TREE_FORMAT = "xcoder-feature-tree/1"
 
@@ -65,16 +66,16 @@ class Node:
 
     name: str
     freq: int = 1
-    children: dict[str, "Node"] = dataclasses.field(default_factory=dict)
+    children: dict[str, Node] = dataclasses.field(default_factory=dict)
 
     @property
     def is_leaf(self) -> bool:
         return not self.children
 
-    def child(self, name: str) -> "Node | None":
+    def child(self, name: str) -> Node | None:
         return self.children.get(norm_key(name))
 
-    def add_child(self, node: "Node", accumulate: bool = True) -> "Node":
+    def add_child(self, node: Node, accumulate: bool = True) -> Node:
         """Insert `node` (or merge it into the existing child with the same key) and return the child.
 
         Merging adds frequencies (`accumulate`, trees of different snippets) or keeps the larger one
@@ -90,7 +91,7 @@ class Node:
             existing.add_child(grandchild, accumulate)
         return existing
 
-    def copy(self) -> "Node":
+    def copy(self) -> Node:
         return Node(self.name, self.freq, {k: c.copy() for k, c in self.children.items()})
 
 
@@ -106,7 +107,7 @@ class FeatureTree:
     def roots(self) -> dict[str, Node]:
         return self.root.children
 
-    def copy(self) -> "FeatureTree":
+    def copy(self) -> FeatureTree:
         return FeatureTree({k: n.copy() for k, n in self.roots.items()}, self.meta)
 
     def walk(self) -> Iterator[tuple[tuple[str, ...], Node]]:
@@ -151,7 +152,7 @@ class FeatureTree:
         return {"format": TREE_FORMAT, "meta": self.meta, "tree": _nodes_to_json(self.roots)}
 
     @classmethod
-    def from_json(cls, data: Any, *, source: str = "<tree>") -> "FeatureTree":
+    def from_json(cls, data: Any, *, source: str = "<tree>") -> FeatureTree:
         """Read the frequency form, or a plain upstream-layout tree (every node then gets freq 1)."""
         if isinstance(data, dict) and data.get("format") == TREE_FORMAT:
             tree = cls(meta=data.get("meta") or {})
@@ -173,7 +174,7 @@ class FeatureTree:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FeatureTree":
+    def load(cls, path: str | os.PathLike) -> FeatureTree:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"feature tree {path} does not exist")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 MAX_INPUT_BYTES = 4096  # mutants stay small: they probe behaviour, stress tests probe speed
 

@@ -19,8 +19,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from xcoder.records import RecordWriter, Task, TestInput, count_rows, iter_records
 from xcoder.judge.factory import judge_from_config
+from xcoder.records import RecordWriter, Task, TestInput, count_rows, iter_records
 from xcoder.runs import write_json_atomic
 from xcoder.synth import llm_io
 from xcoder.synth.common import DropCounter, Journal, chunked, stable_hash, stream_units
@@ -138,7 +138,8 @@ def _run_batch(cfg, client, judge, batch, tpls, params, journal) -> tuple[int, l
         for name, enabled in (("inputs", tcfg.prompted.enabled), ("generator", tcfg.generator.enabled),
                               ("validator", tcfg.validator.enabled)):
             if enabled:
-                reqs.append(llm_io.build_request(tpls[name], fields, params, meta={"task_id": task.task_id, "what": name}))
+                reqs.append(llm_io.build_request(tpls[name], fields, params,
+                                                 meta={"task_id": task.task_id, "what": name}))
                 slots.append((key, name))
     results = client.run(reqs, desc="test inputs") if reqs else []
 

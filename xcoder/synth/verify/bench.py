@@ -22,15 +22,22 @@ from pathlib import Path
 from xcoder.synth.verify.core import GoldenConfig, VoteConfig, verify_outputs
 
 CORRECT = [
-    "n = int(input())\na = list(map(int, input().split()))\nbest = cur = a[0]\nfor x in a[1:]:\n    cur = max(x, cur + x)\n    best = max(best, cur)\nprint(best)\n",
-    "import sys\ndata = sys.stdin.read().split()\nn = int(data[0]); a = list(map(int, data[1:1 + n]))\nbest = -10**18; cur = 0\nfor x in a:\n    cur = max(cur + x, x); best = max(best, cur)\nprint(best)\n",
-    "def main():\n    n = int(input()); a = [int(x) for x in input().split()]\n    pre = [0]\n    for x in a: pre.append(pre[-1] + x)\n    lo = pre[0]; best = None\n    for i in range(1, n + 1):\n        v = pre[i] - lo\n        best = v if best is None else max(best, v)\n        lo = min(lo, pre[i])\n    print(best)\nmain()\n",
+    "n = int(input())\na = list(map(int, input().split()))\nbest = cur = a[0]\nfor x in a[1:]:\n"
+    "    cur = max(x, cur + x)\n    best = max(best, cur)\nprint(best)\n",
+    "import sys\ndata = sys.stdin.read().split()\nn = int(data[0]); a = list(map(int, data[1:1 + n]))\n"
+    "best = -10**18; cur = 0\nfor x in a:\n    cur = max(cur + x, x); best = max(best, cur)\nprint(best)\n",
+    "def main():\n    n = int(input()); a = [int(x) for x in input().split()]\n    pre = [0]\n"
+    "    for x in a: pre.append(pre[-1] + x)\n    lo = pre[0]; best = None\n    for i in range(1, n + 1):\n"
+    "        v = pre[i] - lo\n        best = v if best is None else max(best, v)\n        lo = min(lo, pre[i])\n"
+    "    print(best)\nmain()\n",
 ]
 WRONG = [
     # forgets that all numbers may be negative
-    "n = int(input())\na = list(map(int, input().split()))\nbest = cur = 0\nfor x in a:\n    cur = max(0, cur + x)\n    best = max(best, cur)\nprint(best)\n",
+    "n = int(input())\na = list(map(int, input().split()))\nbest = cur = 0\nfor x in a:\n    cur = max(0, cur + x)\n"
+    "    best = max(best, cur)\nprint(best)\n",
     # off by one: ignores the last element
-    "n = int(input())\na = list(map(int, input().split()))\nbest = cur = a[0]\nfor x in a[1:-1]:\n    cur = max(x, cur + x)\n    best = max(best, cur)\nprint(best)\n",
+    "n = int(input())\na = list(map(int, input().split()))\nbest = cur = a[0]\nfor x in a[1:-1]:\n"
+    "    cur = max(x, cur + x)\n    best = max(best, cur)\nprint(best)\n",
 ]
 
 
@@ -100,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
             times.append(time.perf_counter() - t0)
         info = f"workers={judge.workers} isolation={judge.isolation}"
     t_judge = statistics.median(times)
-    print(f"dual verification, 1 task, {args.candidates} candidates x {args.tests} tests = {runs} runs, {os.cpu_count()} cores")
+    print(f"dual verification, 1 task, {args.candidates} candidates x {args.tests} tests = {runs} runs, "
+          f"{os.cpu_count()} cores")
     print(f"judge ({info}): median {t_judge:.3f} s over {args.repeat} (all: {', '.join(f'{t:.3f}' for t in times)})"
           f" -> {res.status}, golden c{res.golden_index}, {len(res.tests)} tests kept")
     if not args.skip_baseline:
         t0 = time.perf_counter()
         base = verify(baseline_outputs(codes, inputs), args.tests)
         t_base = time.perf_counter() - t0
-        print(f"baseline (subprocess per test, sequential): {t_base:.3f} s -> {base.status}, golden c{base.golden_index}")
+        print(f"baseline (subprocess per test, sequential): {t_base:.3f} s -> {base.status}, golden "
+              f"c{base.golden_index}")
         print(f"speed-up: {t_base / t_judge:.1f}x; target <= 0.5 s: {'met' if t_judge <= 0.5 else 'NOT met'}")
         same = base.tests == res.tests and base.pass_matrix == res.pass_matrix
         print(f"same labels and pass matrix as baseline: {same}")

@@ -27,8 +27,9 @@ import collections
 import dataclasses
 import json
 import random
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any
 
 from xcoder.synth.common import stable_hash
 
@@ -211,7 +212,7 @@ class _Table:
 
     @classmethod
     def build(cls, kind: str, mode: str, tests: Sequence[dict[str, Any]],
-              outputs: Sequence[Sequence[str | None]]) -> "_Table":
+              outputs: Sequence[Sequence[str | None]]) -> _Table:
         display = [[None if o is None else normalize_output(o, kind, mode) for o in row] for row in outputs]
         keys = [[output_key(d, kind, mode) for d in row] for row in display]
         expected = []

@@ -49,7 +49,7 @@ def _true_output(text: str, annotation: str) -> Any:
     except (ValueError, SyntaxError):
         if annotation.strip() == "str":
             return text
-        raise ParseFailure("bad_output", text[:40])
+        raise ParseFailure("bad_output", text[:40]) from None
 
 
 def load_problems(path: str, limit: int | None, max_tests: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -106,7 +106,8 @@ def record_outputs(problems: list[dict[str, Any]], *, n_mutants: int, seed: int,
                 muts = list(mutants(p["code"]))
                 rng.shuffle(muts)
                 p["programs"] = [("reference", p["code"])] + muts[: n_mutants + 4]
-                screen_jobs += [JudgeJob(Program(PRELUDE + code), [JudgeTest(input=p["tests"][0]["input"])], kind="call",
+                screen_jobs += [JudgeJob(Program(PRELUDE + code), [JudgeTest(input=p["tests"][0]["input"])],
+                                         kind="call",
                                          fn_name=p["fn_name"], limits=screen) for _, code in p["programs"]]
             screened = iter(judge.run_many(screen_jobs))
             for p in chunk:
@@ -115,7 +116,7 @@ def record_outputs(problems: list[dict[str, Any]], *, n_mutants: int, seed: int,
                 p["programs"] = fast if fast and fast[0][0] == "reference" else p["programs"][:1]
             jobs, owners = [], []
             for p in chunk:
-                for kind, code in p["programs"]:
+                for _kind, code in p["programs"]:
                     jobs.append(JudgeJob(Program(PRELUDE + code), [JudgeTest(input=t["input"]) for t in p["tests"]],
                                          kind="call", fn_name=p["fn_name"], limits=limits))
                     owners.append(p)
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     for rule, (vc, gc) in rules.items():
         for e in rates:
             for n in ns:
-                r = simulate(problems, n=n, error_rate=e, repeats=args.repeats, seed=args.seed, vote_cfg=vc, golden_cfg=gc,
+                r = simulate(problems, n=n, error_rate=e, repeats=args.repeats, seed=args.seed, vote_cfg=vc,
+                             golden_cfg=gc,
                              correlation=args.correlation)
                 table.append({"rule": rule, "error_rate": e, "n": n, **r})
     tests = sum(len(p["truth"]) for p in problems)
@@ -237,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{stats['mutants_wrong']} wrong mutants ({stats['mutants_equivalent']} equivalent ones discarded), "
           f"{args.repeats} pools per problem and setting, error correlation {args.correlation}; skipped: {skipped}; "
           f"tests where the reference disagrees with the dataset (excluded): {stats['reference_disagrees_tests']}")
-    print("\n| rule | error rate | n | labelling acc. | acc. of labelled | golden avg pass | golden full pass | tasks kept | kept with full-pass golden |")
+    print("\n| rule | error rate | n | labelling acc. | acc. of labelled | golden avg pass | golden full pass | tasks "
+          "kept | kept with full-pass golden |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in table:
-        print(f"| {r['rule']} | {r['error_rate']:.2f} | {r['n']} | {r['label_acc']:.2f}% | {r['label_acc_labelled']:.2f}% | "
+        print(f"| {r['rule']} | {r['error_rate']:.2f} | {r['n']} | {r['label_acc']:.2f}% | "
+              f"{r['label_acc_labelled']:.2f}% | "
               f"{r['golden_avg']:.2f}% | {r['golden_full']:.2f}% | {r['kept']:.1f}% | {r['kept_full']:.2f}% |")
     print(f"\n({time.time() - t0:.0f} s)")
     if args.json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 _CMP_FLIPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 _BIN_FLIPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv}
@@ -26,7 +26,8 @@ def _sites(tree: ast.AST) -> list[tuple[str, int]]:
             sites.append(("and_or_swap", i))
         elif isinstance(node, ast.Constant) and type(node.value) is int and abs(node.value) <= 10:
             sites.append(("off_by_one", i))
-        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, (int, bool)):
+        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Constant) and isinstance(node.value.value,
+                                                                                                  (int, bool)):
             sites.append(("wrong_base_case", i))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CALL_SWAPS:
             sites.append(("min_max_swap", i))

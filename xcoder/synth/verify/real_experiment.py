@@ -29,12 +29,19 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from xcoder.synth.verify.core import (ConsensusConfig, GoldenConfig, VoteConfig, normalize_output, output_key,
-                                      verify_outputs)
 from xcoder.synth.verify.calibration import CALIBRATION_FILE, bucket_of, write_calibration
+from xcoder.synth.verify.core import (
+    ConsensusConfig,
+    GoldenConfig,
+    VoteConfig,
+    normalize_output,
+    output_key,
+    verify_outputs,
+)
 from xcoder.synth.verify.real_pools import DATA_DIR, load_or_record
 
 log = logging.getLogger(__name__)
@@ -104,7 +111,8 @@ def score_pool(problem: dict[str, Any], pool: list[int], rule: Rule, *, pool_id:
     truth = {t["test_id"]: _truth_key(v, kind, rule.vote.normalize) for t, v in zip(problem["tests"], problem["truth"])}
     for t in res.tests:
         out["labels"] += 1
-        out["labels_ok"] += truth[t["test_id"]] is not None and truth[t["test_id"]] == output_key(t["output"], kind, rule.vote.normalize)
+        out["labels_ok"] += truth[t["test_id"]] is not None and truth[t["test_id"]] == output_key(t["output"], kind,
+                                                                                                  rule.vote.normalize)
     out["golden_ok"] = bool(problem["correct"][pool[res.golden_index]])
     return out
 
@@ -212,8 +220,10 @@ def plot_precision_coverage(problems: list[dict[str, Any]], rule: Rule, n: int, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Dual verification on real LLM candidate pools (HumanEval x CodeGen-16B).")
     ap.add_argument("--data", default=str(DATA_DIR), help="folder with the CodeT candidate and test-case files")
-    ap.add_argument("--cache", default=DEFAULT_CACHE, help="recorded judge outputs are kept here (rerun: no judge work)")
-    ap.add_argument("--candidates", type=int, default=48, help="candidates per problem run in the judge (pools are cut from them)")
+    ap.add_argument("--cache", default=DEFAULT_CACHE,
+                    help="recorded judge outputs are kept here (rerun: no judge work)")
+    ap.add_argument("--candidates", type=int, default=48,
+                    help="candidates per problem run in the judge (pools are cut from them)")
     ap.add_argument("--inputs", type=int, default=40, help="model-written test inputs per problem (deduplicated)")
     ap.add_argument("--mutants", type=int, default=20, help="type-aware mutated inputs per problem (EvalPlus-style)")
     ap.add_argument("--max-tests", type=int, default=20,
@@ -224,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--isolation", default="auto")
-    ap.add_argument("--time-s", type=float, default=0.5, help="judge time limit per test (HumanEval programs run in ms; endless loops cost this much each)")
+    ap.add_argument("--time-s", type=float, default=0.5,
+                    help="judge time limit per test (HumanEval programs run in ms; endless loops cost this much each)")
     ap.add_argument("--plot", default="data-recipe/verify_real_pools.png", help="precision-vs-coverage PNG ('' = none)")
     ap.add_argument("--json", help="also write the table as JSON here")
     ap.add_argument("--write-calibration", action="store_true",

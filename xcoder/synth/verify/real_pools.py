@@ -23,7 +23,6 @@ import ast
 import gzip
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +170,8 @@ def load_problems(data_dir: str | Path = DATA_DIR, *, max_candidates: int = 48, 
                 if text_in not in prompted and text_in not in sample_inputs:
                     prompted.append(text_in)
         prompted = prompted[:max_inputs]
-        tests = [{"test_id": f"s{j}", "input": s, "source": "sample", "expected": e} for j, (s, e) in enumerate(samples)]
+        tests = [{"test_id": f"s{j}", "input": s, "source": "sample", "expected": e} for j,
+                 (s, e) in enumerate(samples)]
         tests += [{"test_id": f"p{j}", "input": s, "source": "prompted"} for j, s in enumerate(prompted)]
         if mutants:
             seeds = [t["input"] for t in tests]
@@ -215,8 +215,10 @@ def record(problems: list[dict[str, Any]], *, workers: int = 0, isolation: str =
             slow = [sum(r.verdict == Verdict.TLE for r in res) >= 2 for res in screened]
             stats["programs"] += len(programs)
             stats["screened_out_tle"] += sum(slow)
-            full = iter(judge.run_many([call_job(p, code, p["tests"]) for (p, code), s in zip(programs, slow) if not s]))
-            checks = iter(judge.run_many([JudgeJob(Program(code), [JudgeTest(code=p["check"])], kind="assert", limits=limits)
+            full = iter(judge.run_many([call_job(p, code, p["tests"]) for (p, code),
+                                        s in zip(programs, slow) if not s]))
+            checks = iter(judge.run_many([JudgeJob(Program(code), [JudgeTest(code=p["check"])], kind="assert",
+                                                   limits=limits)
                                           for p in chunk for code in p["candidates"]]))
             flags = iter(slow)
             for p in chunk:

@@ -14,23 +14,31 @@ from __future__ import annotations
 import collections
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from xcoder.records import RecordWriter, Solution, Task, TestInput, Verification, count_rows, iter_records
 from xcoder.judge.factory import judge_from_config
+from xcoder.records import RecordWriter, Solution, Task, TestInput, Verification, count_rows, iter_records
 from xcoder.runs import write_json_atomic
 from xcoder.synth.common import DropCounter, GroupedReader, Journal, chunked, stable_hash, stream_units
 from xcoder.synth.solutions.stage import solutions_parquet
+from xcoder.synth.tasks.parse import ParseFailure, samples_of
 from xcoder.synth.tasks.stage import tasks_parquet
 from xcoder.synth.testgen.stage import JudgeFailure, tests_parquet
-from xcoder.synth.tasks.parse import ParseFailure, samples_of
 from xcoder.synth.verify.calibration import estimated_precision
-from xcoder.synth.verify.core import (ConsensusConfig, GoldenConfig, TaskVerdict, VoteConfig, normalize_output,
-                                      output_key, verify_outputs)
+from xcoder.synth.verify.core import (
+    ConsensusConfig,
+    GoldenConfig,
+    TaskVerdict,
+    VoteConfig,
+    normalize_output,
+    output_key,
+    verify_outputs,
+)
 
 log = logging.getLogger(__name__)
 
