@@ -31,16 +31,22 @@ def test_our_parquet_is_validated_row_by_row(tmp_path):
 def _released_file(path):
     """Three rows in the released layout (paper-recipe §7), with its encoding quirks."""
     stdin_io = json.dumps(json.dumps(json.dumps({"inputs": ["3\n1 2 3\n", "2\n5 5\n"], "outputs": ["6\n", "10\n"]})))
-    leet_io = json.dumps(json.dumps({"test_cases": ["assert Solution().add(1, 2) == 3", "assert Solution().add(2, 2) == 4"]}))
-    lcb_uts = json.dumps({"input_output": json.dumps({"inputs": ["1\n2", "[1, 2]\n[3]"], "outputs": ["[1, 2]", "[1, 2, 3]"],
+    leet_io = json.dumps(json.dumps({"test_cases": ["assert Solution().add(1, 2) == 3",
+                                                    "assert Solution().add(2, 2) == 4"]}))
+    lcb_uts = json.dumps({"input_output": json.dumps({"inputs": ["1\n2", "[1, 2]\n[3]"],
+                                                      "outputs": ["[1, 2]", "[1, 2, 3]"],
                                                       "fn_name": "join"})})
     rows = [
-        {"id": "cf-1", "prompt": [{"role": "user", "content": "sum"}], "prompter_type": "codeforces", "type": "stdin_stdout",
-         "input_output": stdin_io, "selected_uts": None, "problem": "sum", "data_source": "x", "extra_info": {"pass_rate": 0.5}},
+        {"id": "cf-1", "prompt": [{"role": "user", "content": "sum"}], "prompter_type": "codeforces",
+         "type": "stdin_stdout",
+         "input_output": stdin_io, "selected_uts": None, "problem": "sum", "data_source": "x",
+         "extra_info": {"pass_rate": 0.5}},
         {"id": "lc-1", "prompt": [{"role": "user", "content": "add"}], "prompter_type": "leetcode", "type": "",
-         "input_output": leet_io, "selected_uts": None, "problem": "add", "data_source": "x", "extra_info": {"pass_rate": 0.9}},
+         "input_output": leet_io, "selected_uts": None, "problem": "add", "data_source": "x",
+         "extra_info": {"pass_rate": 0.9}},
         {"id": "lcb-1", "prompt": [{"role": "user", "content": "join"}], "prompter_type": "livecodebench", "type": "",
-         "input_output": "{}", "selected_uts": lcb_uts, "problem": "join", "data_source": "x", "extra_info": {"pass_rate": 0.1}},
+         "input_output": "{}", "selected_uts": lcb_uts, "problem": "join", "data_source": "x",
+         "extra_info": {"pass_rate": 0.1}},
     ]
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
@@ -49,7 +55,8 @@ def _released_file(path):
 ANSWERS = {
     "cf-1": SUM_ANSWER,
     "lc-1": "```python\nclass Solution:\n    def add(self, a, b):\n        return a + b\n```",
-    "lcb-1": "```python\nclass Solution:\n    def join(self, a, b):\n        return (a if isinstance(a, list) else [a]) + (b if isinstance(b, list) else [b])\n```",
+    "lcb-1": "```python\nclass Solution:\n    def join(self, a, b):\n"
+    "        return (a if isinstance(a, list) else [a]) + (b if isinstance(b, list) else [b])\n```",
 }
 
 
@@ -97,9 +104,11 @@ def test_stock_verl_sandbox_fusion_reward_against_xcoder_judge_serve(tmp_path):
     row = view.to_pylist()[0]
     assert row["data_source"] == "codecontests" and "inputs" in json.loads(row["reward_model"]["ground_truth"])
     with _judge_server() as url:
-        kw = dict(sandbox_fusion_url=f"{url}/run_code", concurrent_semaphore=threading.Semaphore(4), memory_limit_mb=256)
+        kw = dict(sandbox_fusion_url=f"{url}/run_code", concurrent_semaphore=threading.Semaphore(4),
+                  memory_limit_mb=256)
         good = default_compute_score(row["data_source"], SUM_ANSWER, row["reward_model"]["ground_truth"], **kw)
-        bad = default_compute_score(row["data_source"], "```python\nprint(0)\n```", row["reward_model"]["ground_truth"], **kw)
+        bad = default_compute_score(row["data_source"], "```python\nprint(0)\n```", row["reward_model"]["ground_truth"],
+                                    **kw)
     score = lambda r: r["score"] if isinstance(r, dict) else r  # noqa: E731
     assert score(good) == 1.0 and score(bad) == 0.0
     # the same view file still works with our reward (it reads verl's format too)
@@ -115,7 +124,8 @@ def test_reward_through_a_judge_server_matches_local(tmp_path):
     with _judge_server() as url:
         remote = CodeReward(RewardSettings.defaults(judge_mode="server", judge_url=url))
         try:
-            got = remote.score_batch([RewardItem("g", SUM_ANSWER, truth), RewardItem("w", "```python\nprint(6)\n```", truth)])
+            got = remote.score_batch([RewardItem("g", SUM_ANSWER, truth),
+                                      RewardItem("w", "```python\nprint(6)\n```", truth)])
         finally:
             remote.close()
     assert got["g"].score == 5.0 and got["w"].passed == 1 and got["w"].score == pytest.approx(5.0 / 4)

@@ -27,5 +27,6 @@ def test_judge_server_mode_switch_reaches_the_reward():
 
 def test_ray_start_rejects_bad_usage_without_starting_anything():
     for args in ([], ["worker"], ["head", "--bogus"]):
-        proc = subprocess.run(["bash", str(ROOT / "scripts/ray_start.sh"), *args], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(["bash", str(ROOT / "scripts/ray_start.sh"), *args], capture_output=True, text=True,
+                              timeout=30)
         assert proc.returncode == 2, (args, proc.stderr)

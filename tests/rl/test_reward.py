@@ -8,9 +8,10 @@ import random
 import threading
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from xcoder.judge import JudgeJob, TestResult, Verdict
+from xcoder.judge import TestResult, Verdict
 from xcoder.rl.ground_truth import GroundTruthError, parse_ground_truth, select_tests
 from xcoder.rl.reward import CodeReward, JudgeSystemError, RewardItem, RewardSettings, compute_score
 
@@ -72,7 +73,8 @@ def test_paper_scoring_with_the_real_judge():
     finally:
         reward.close()
     assert out["good"].score == 5.0 and out["good"].sampled == 10 and out["good"].n_tests == 15
-    assert out["wrong"].score == pytest.approx(5.0 * out["wrong"].passed / 10) and out["wrong"].verdicts.get("WA", 0) >= 9
+    assert out["wrong"].score == pytest.approx(5.0 * out["wrong"].passed / 10) and out["wrong"].verdicts.get("WA",
+                                                                                                             0) >= 9
     assert out["crash"].score == 0.0 and out["crash"].verdicts == {"RE": 10}
     assert out["none"].score == -2.0 and out["none"].format_failure == "no_code"
 
@@ -110,13 +112,15 @@ def test_system_errors_are_retried_then_excluded_then_surfaced():
     r = reward.score_one(_resp("se; print(6)"), stdio_truth([{"input": "x", "output": "6"}] * 1))
     assert r.score == 5.0 and not r.judge_error and reward.stats["system_error_retries"] == 1
     # persistent SE: distinct diagnostic, never a silent WA-like 0
-    reward = CodeReward(RewardSettings.defaults(system_error_retries=1, max_system_error_rate=1.0), client=FakeJudge(se_attempts=99))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=1, max_system_error_rate=1.0),
+                        client=FakeJudge(se_attempts=99))
     r = reward.score_one(_resp("se; print(6)"), stdio_truth([{"input": "x", "output": "6"}]))
     assert r.judge_error and r.graded == 0 and r.verdicts == {"SE": 1}
     assert reward.stats["judge_error_responses"] == 1
     assert compute_score  # the verl dict carries it as judge_error=1 (checked below)
     # a broken judge stops training
-    reward = CodeReward(RewardSettings.defaults(system_error_retries=0, max_system_error_rate=0.05), client=FakeJudge(se_attempts=99))
+    reward = CodeReward(RewardSettings.defaults(system_error_retries=0, max_system_error_rate=0.05),
+                        client=FakeJudge(se_attempts=99))
     with pytest.raises(JudgeSystemError, match="judge is broken"):
         reward.score_batch([RewardItem(str(i), _resp(f"se; print({i})"), TRUTH) for i in range(10)])
 

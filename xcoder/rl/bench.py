@@ -37,9 +37,11 @@ MIX = {"AC": 0.40, "WA": 0.22, "RE": 0.12, "TLE": 0.03, "SLOW_AC": 0.08, "FORMAT
 PROGRAMS = {
     "AC": "import sys\ndata = sys.stdin.read().split()\nn = int(data[0])\nprint(sum(int(x) for x in data[1:n + 1]))",
     "WA": "import sys\ndata = sys.stdin.read().split()\nprint(int(data[0]) + int(data[1]))",
-    "RE": "import sys\ndata = sys.stdin.read().split()\nprint(sum(int(x) for x in data[1:]) // (int(data[0]) - int(data[0])))",
+    "RE": "import sys\ndata = sys.stdin.read().split()\n"
+    "print(sum(int(x) for x in data[1:]) // (int(data[0]) - int(data[0])))",
     "TLE": "import sys\ndata = sys.stdin.read()\nwhile True:\n    pass",
-    "SLOW_AC": ("import sys\ndata = sys.stdin.read().split()\nn = int(data[0])\nacc = 0\nfor _ in range(200000):\n    acc += 1\n"
+    "SLOW_AC": ("import sys\ndata = sys.stdin.read().split()\nn = int(data[0])\nacc = 0\nfor _ in range(200000):\n"
+                "    acc += 1\n"
                 "print(sum(int(x) for x in data[1:n + 1]))"),
 }
 
@@ -110,7 +112,8 @@ def upstream_baseline(items: list[RewardItem], settings: RewardSettings, cores: 
                     scores[it.response_id] = settings.format_penalty
                     continue
                 suite = parse_ground_truth(it.ground_truth)
-                chosen = select_tests(len(suite.tests), settings.k, task_key(it.ground_truth, it.extra_info), 0, settings.seed)
+                chosen = select_tests(len(suite.tests), settings.k, task_key(it.ground_truth, it.extra_info), 0,
+                                      settings.seed)
                 path = os.path.join(tmp, f"{it.response_id}.py")
                 with open(path, "w") as fh:
                     fh.write(ext.code)
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         ("ours (Judge.run_many, sandboxed" + (", abort_after_tle)" if args.abort_after_tle else ")"), t_ours, ours_tps),
         (f"upstream (subprocess/test, chunks of {args.chunk})", t_base, base_tps),
     ]
-    print(f"\n| approach | step reward time (s) | tests/s | tests/s/core | projected step @16 cores (s) | @64 cores (s) |")
+    print("\n| approach | step reward time (s) | tests/s | tests/s/core | projected step @16 cores (s) | @64 cores (s) "
+          "|")
     print("|---|---|---|---|---|---|")
     full = 512 * 8 * 10 * (len(executed) / max(1, len(work.items)))  # executed tests of a paper-size step
     for name, t, tps in rows:

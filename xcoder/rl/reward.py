@@ -32,7 +32,8 @@ import dataclasses
 import functools
 import logging
 import threading
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from xcoder.judge import JudgeJob, Limits, Program, TestResult, Verdict
 from xcoder.judge.client import JudgeClient
@@ -81,11 +82,12 @@ class RewardSettings:
             raise ValueError(f"reward k must be >= 0 (0 = all tests), got {self.k}")
 
     @classmethod
-    def from_config(cls, reward: Any) -> "RewardSettings":
+    def from_config(cls, reward: Any) -> RewardSettings:
         """`rl.reward` of the composed config as settings (the values verl passes as reward_kwargs)."""
         j = reward.judge
         return cls(
-            k=int(reward.k), mode=str(reward.mode), scale=float(reward.scale), format_penalty=float(reward.format_penalty),
+            k=int(reward.k), mode=str(reward.mode), scale=float(reward.scale),
+            format_penalty=float(reward.format_penalty),
             compare=str(reward.compare), language=str(reward.language), time_s=float(reward.time_s),
             memory_mb=None if reward.memory_mb is None else int(reward.memory_mb), seed=int(reward.seed),
             system_error_retries=int(reward.system_error_retries),
@@ -95,12 +97,12 @@ class RewardSettings:
         )
 
     @classmethod
-    def defaults(cls, **changes: Any) -> "RewardSettings":
+    def defaults(cls, **changes: Any) -> RewardSettings:
         """The `rl.reward` config defaults, with `changes` on top."""
         return dataclasses.replace(_config_defaults(), **changes)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "RewardSettings":
+    def from_mapping(cls, values: Mapping[str, Any]) -> RewardSettings:
         """Settings from reward_kwargs / the swift plugin's JSON; a knob left out keeps its config default."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
@@ -204,7 +206,7 @@ class CodeReward:
             pending[it.response_id] = (job, chosen, len(suite.tests))
         jobs = {rid: job for rid, (job, _, _) in pending.items()}
         outcomes = self._run_tle_first(jobs) if self.settings.abort_after_tle else self._run_with_retries(jobs)
-        for rid, (job, chosen, n_tests) in pending.items():
+        for rid, (_job, chosen, n_tests) in pending.items():
             results[rid] = self._grade(outcomes[rid], len(chosen), n_tests)
         self._account(results.values())
         return results
@@ -255,16 +257,19 @@ class CodeReward:
         time limit run the rest. A TLE costs the full limit in any executor, so this bounds a
         looping program's cost to one limit instead of k (the score of a program that is slow on
         its first test but fast on others changes: opt-in, not the paper's rule)."""
-        first = self._run_with_retries({rid: dataclasses.replace(job, tests=list(job.tests[:1])) for rid, job in jobs.items()})
+        first = self._run_with_retries({rid: dataclasses.replace(job, tests=list(job.tests[:1])) for rid,
+                                        job in jobs.items()})
         rest_ids = [rid for rid, job in jobs.items() if len(job.tests) > 1 and first[rid][0].verdict != Verdict.TLE]
-        rest = self._run_with_retries({rid: dataclasses.replace(jobs[rid], tests=list(jobs[rid].tests[1:])) for rid in rest_ids})
+        rest = self._run_with_retries({rid: dataclasses.replace(jobs[rid],
+                                                                tests=list(jobs[rid].tests[1:])) for rid in rest_ids})
         outcomes: dict[str, list[TestResult]] = {}
         aborted = 0
         for rid, job in jobs.items():
             if rid in rest:
                 outcomes[rid] = first[rid] + [dataclasses.replace(r, index=i + 1) for i, r in enumerate(rest[rid])]
             else:
-                skipped = [TestResult(index=i, verdict=Verdict.TLE, message="not run: the first test exceeded the time limit "
+                skipped = [TestResult(index=i, verdict=Verdict.TLE,
+                                      message="not run: the first test exceeded the time limit "
                                       "(rl.reward.abort_after_tle)") for i in range(1, len(job.tests))]
                 aborted += len(skipped)
                 outcomes[rid] = first[rid] + skipped
@@ -278,7 +283,8 @@ class CodeReward:
         passed = sum(1 for r in results if r.passed)
         if graded == 0:
             messages = {r.message for r in results if r.message}
-            log.error("reward: judge system error on all %d tests of a response: %s", sampled, "; ".join(sorted(messages))[:300])
+            log.error("reward: judge system error on all %d tests of a response: %s", sampled,
+                      "; ".join(sorted(messages))[:300])
             return RewardResult(0.0, 0, 0, sampled, n_tests, None, True, dict(verdicts))
         if self.settings.mode == "binary":
             score = self.settings.scale if passed == graded else 0.0

@@ -20,8 +20,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,11 +30,17 @@ from xcoder import runs
 from xcoder.records import SchemaError
 from xcoder.rl import data as rldata
 from xcoder.rl.curve import verl_metrics_path
+from xcoder.rl.verl_cmd import (
+    abs_path,
+    latest_actor_dir,
+    merge_command,
+    reward_settings,
+    shell_join,
+    verl_command,
+    verl_env,
+)
 from xcoder.rl.verl_cpu.profile import cpu_enabled, ray_temp_dir
 from xcoder.swift_args import swift_flags
-from xcoder.rl.verl_cmd import (
-    abs_path, latest_actor_dir, merge_command, reward_settings, shell_join, verl_command, verl_env,
-)
 
 log = logging.getLogger(__name__)
 PLUGIN_FILE = Path(__file__).resolve().with_name("swift_plugin.py")
@@ -86,10 +93,12 @@ def prepare_data(rl: DictConfig) -> tuple[list[str], list[str]]:
     sf_source = str(rl.data.sandbox_fusion_data_source) if str(rl.reward.backend) == "sandbox_fusion" else None
     if str(rl.data.source) == "released":
         rel = rl.data.released
-        for files, target in ((_as_list(rel.train_files), out / "train.parquet"), (_as_list(rel.val_files), out / "val.parquet")):
+        for files, target in ((_as_list(rel.train_files), out / "train.parquet"),
+                              (_as_list(rel.val_files), out / "val.parquet")):
             if not files:
                 continue
-            key = hashlib.sha256(json.dumps([str(rel.path), rel.revision, files, rel.limit, sf_source]).encode()).hexdigest()
+            key = hashlib.sha256(json.dumps([str(rel.path), rel.revision, files, rel.limit,
+                                             sf_source]).encode()).hexdigest()
             if _stamp_ok(target, key):
                 log.info("reusing converted %s", target)
                 continue
@@ -107,7 +116,7 @@ def prepare_data(rl: DictConfig) -> tuple[list[str], list[str]]:
         system = _system_prompt(rl)
         if (sf_source or system) and files:
             views = ([lambda t: rldata.sandbox_fusion_view(t, sf_source)] if sf_source else []) + (
-                [lambda t: rldata.system_prompt_view(t, system)] if system else [])
+                [lambda t, system=system: rldata.system_prompt_view(t, system)] if system else [])
             rldata.write_rl_view(files, out / f"{name}.parquet", views)
     return train, val
 

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import threading
-from typing import Any, List
+from typing import Any
 
 from swift.rewards import ORM
 from swift.rewards.orm import orms
@@ -40,8 +40,8 @@ class XCoderCodeReward(ORM):
         self._calls = itertools.count()
         self._lock = threading.Lock()
 
-    def __call__(self, completions: List[str], ground_truth: List[str] | None = None, task_id: List[str] | None = None,
-                 trainer_state: Any = None, **kwargs: Any) -> List[float]:
+    def __call__(self, completions: list[str], ground_truth: list[str] | None = None, task_id: list[str] | None = None,
+                 trainer_state: Any = None, **kwargs: Any) -> list[float]:
         if ground_truth is None:
             raise KeyError("xcoder_code reward needs a 'ground_truth' dataset column (xcoder rl writes it)")
         call = next(self._calls)
