@@ -22,7 +22,8 @@ STDIN = [
          question_content="You are given N integers A_1, ..., A_N. Print their sum.\n\nInput\nN\nA_1 ... A_N\n\n"
                           "Output\nPrint the sum.\n\nConstraints\n1 <= N <= 100, |A_i| <= 10^9",
          solution="n = int(input())\na = list(map(int, input().split()))\nprint(sum(a))\n",
-         inputs=["3\n1 2 3\n", "1\n-5\n", "5\n1000000000 1000000000 1000000000 1000000000 1000000000\n", "4\n0 0 0 7\n"]),
+         inputs=["3\n1 2 3\n", "1\n-5\n", "5\n1000000000 1000000000 1000000000 1000000000 1000000000\n",
+                 "4\n0 0 0 7\n"]),
     dict(question_id="xcmini_palin", question_title="Palindrome Queries", platform="codeforces", difficulty="medium",
          contest_date="2024-12-05T00:00:00",
          question_content="T test cases follow; each is a lowercase string s. For each, print YES if s reads the same "
@@ -35,7 +36,8 @@ STDIN = [
          question_content="Given N integers, print their arithmetic mean. Your answer is judged exactly after "
                           "decimal normalisation, so print it exactly (e.g. 2.5).\n\nInput\nN\nA_1 ... A_N",
          solution="from fractions import Fraction\nn = int(input())\na = list(map(int, input().split()))\n"
-                  "m = Fraction(sum(a), n)\nprint(m.numerator if m.denominator == 1 else f'{float(m):.10f}'.rstrip('0'))\n",
+                  "m = Fraction(sum(a), n)\n"
+                  "print(m.numerator if m.denominator == 1 else f'{float(m):.10f}'.rstrip('0'))\n",
          inputs=["2\n2 3\n", "4\n1 1 1 1\n", "4\n1 2 3 5\n", "5\n-1 -2 -3 -4 -6\n"]),
     dict(question_id="xcmini_old", question_title="Old Problem", platform="atcoder", difficulty="easy",
          contest_date="2023-11-01T00:00:00",
@@ -52,7 +54,8 @@ CALL = [
          solution="class Solution:\n    def twoLargestSum(self, nums: List[int]) -> int:\n"
                   "        a = sorted(nums)\n        return a[-1] + a[-2]\n",
          inputs=[[[1, 5, 3]], [[2, 2]], [[-1, -7, -3, 0]], [[10, 9, 8, 7, 100]]]),
-    dict(question_id="xcmini_window_max", question_title="window-maximum-sums", platform="leetcode", difficulty="medium",
+    dict(question_id="xcmini_window_max", question_title="window-maximum-sums", platform="leetcode",
+         difficulty="medium",
          contest_date="2025-03-22T00:00:00", func_name="windowSums",
          question_content="Given nums and an integer k, return the list of sums of every contiguous window of length "
                           "k, in order.\n\nExample 1:\nInput: nums = [1,2,3,4], k = 2\nOutput: [3,5,7]",
@@ -86,7 +89,8 @@ def run_stdin(code: str, text: str) -> str:
     sys.stdin = io.StringIO(text)
     try:
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "<ref>", "exec"), {"__name__": "__main__", "input": lambda: sys.stdin.readline().rstrip("\n")})
+            exec(compile(code, "<ref>", "exec"),
+                 {"__name__": "__main__", "input": lambda: sys.stdin.readline().rstrip("\n")})
     finally:
         sys.stdin = old
     return out.getvalue()
@@ -94,9 +98,8 @@ def run_stdin(code: str, text: str) -> str:
 
 def run_call(code: str, fn: str, args: list) -> str:
     from itertools import accumulate
-    from typing import List
 
-    scope: dict = {"List": List, "accumulate": accumulate}
+    scope: dict = {"List": list, "accumulate": accumulate}
     exec(code, scope)
     return json.dumps(getattr(scope["Solution"](), fn)(*args))
 
@@ -112,7 +115,8 @@ def main() -> None:
                          metadata="{}"))
         solutions[p["question_id"]] = p["solution"]
     for p in CALL:
-        tests = [{"input": "\n".join(json.dumps(a) for a in args), "output": run_call(p["solution"], p["func_name"], args),
+        tests = [{"input": "\n".join(json.dumps(a) for a in args),
+                  "output": run_call(p["solution"], p["func_name"], args),
                   "testtype": "functional"} for args in p["inputs"]]
         rows.append(dict(question_title=p["question_title"], question_content=p["question_content"] + LABEL,
                          platform=p["platform"], question_id=p["question_id"], contest_id="xcoder-mini",

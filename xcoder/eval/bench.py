@@ -20,8 +20,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from xcoder.config import REPO_ROOT
 from xcoder.eval.grading import LCB_PRELUDE, GradingConfig, grade_programs
@@ -41,8 +42,10 @@ def submissions(copies: int) -> list[tuple[Problem, int, str]]:
     for c in range(copies):
         for p in problems:
             ref = refs[p.problem_id]
-            wrong = ref.replace("return ", "return 1 + ", 1) if p.kind == "call" else ref.replace("print(", "print(1, ", 1)
-            crash = "raise SystemError('boom')\n" + ref if p.kind == "stdio" else ref.replace("return ", "return 1 // 0 + ", 1)
+            wrong = ref.replace("return ", "return 1 + ", 1) if p.kind == "call" else ref.replace("print(", "print(1, ",
+                                                                                                  1)
+            crash = "raise SystemError('boom')\n" + ref if p.kind == "stdio" else ref.replace("return ",
+                                                                                              "return 1 // 0 + ", 1)
             tag = f"\n# submission copy {c}\n"  # every submission distinct: no dedup/caching advantage
             items += [(p, 3 * c, ref + tag), (p, 3 * c + 1, wrong + tag), (p, 3 * c + 2, crash + tag)]
     return items
@@ -82,7 +85,7 @@ def _lcb_child(code: str, kind: str, fn_name: str | None, tests: list[tuple[str,
                 lines = iter(inp.split("\n"))
                 old_in, old_input = sys.stdin, builtins.input
                 sys.stdin = io.StringIO(inp)
-                builtins.input = lambda *a: next(lines)
+                builtins.input = lambda *a: next(lines)  # noqa: B023 (used only in this iteration)
                 buf = io.StringIO()
                 try:
                     with contextlib.redirect_stdout(buf):
@@ -110,7 +113,8 @@ def _lcb_child(code: str, kind: str, fn_name: str | None, tests: list[tuple[str,
             return
 
 
-def lcb_check_correctness(code: str, kind: str, fn_name: str | None, tests: list[tuple[str, str]], timeout: int) -> list:
+def lcb_check_correctness(code: str, kind: str, fn_name: str | None, tests: list[tuple[str, str]],
+                          timeout: int) -> list:
     """LCB's `check_correctness`: a Manager list and a fresh Process per submission, global join timeout."""
     manager = multiprocessing.Manager()
     try:

@@ -7,8 +7,9 @@ import datetime as dt
 import gzip
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from xcoder.eval import lcb_data
 from xcoder.eval.problems import EvalTest, Problem, check_unique_ids
@@ -33,7 +34,8 @@ def load_benchmark(cfg: Mapping[str, Any], windows: list[Window]) -> list[Proble
     if name != "livecodebench":
         dated = any(w.start or w.end for w in windows)
         if dated and problems and all(p.contest_date is None for p in problems):
-            raise ValueError(f"benchmark {name}: problems have no contest dates; set eval.windows=null (one window, all problems)")
+            raise ValueError(f"benchmark {name}: problems have no contest dates; set eval.windows=null (one window, "
+                             f"all problems)")
         problems = [p for p in problems if any(w.contains(p) for w in windows)]
     limit = cfg.get("limit")
     if limit:
@@ -107,7 +109,8 @@ def load_leetcodedataset(path: Path) -> list[Problem]:
             problems.append(Problem(
                 problem_id=str(row["task_id"]), benchmark="leetcodedataset",
                 title=str(row["task_id"]), statement=str(row["problem_description"]), kind="assert",
-                public_tests=[], private_tests=[EvalTest(code=row["test"] + _KW_LINE.format(entry_point=row["entry_point"]))],
+                public_tests=[],
+                private_tests=[EvalTest(code=row["test"] + _KW_LINE.format(entry_point=row["entry_point"]))],
                 starter_code=str(row["starter_code"]), difficulty=str(row.get("difficulty", "unknown")).lower(),
                 platform="leetcode", contest_date=dt.datetime.fromisoformat(date) if date else None,
                 prelude=str(row.get("prompt", "")),

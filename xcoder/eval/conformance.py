@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from xcoder.config import REPO_ROOT
 from xcoder.eval.grading import GradingConfig, grade_programs

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from xcoder.eval.lcb_data import PickleRefused, convert_to_json
 
@@ -22,7 +22,8 @@ from xcoder.eval.lcb_data import PickleRefused, convert_to_json
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcoder.eval.convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="source file(s) then the destination JSONL")
-    parser.add_argument("--trust-pickle", action="store_true", help="allow unpickling private tests (trusted source only)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow unpickling private tests (trusted source only)")
     parser.add_argument("--start", help="keep contest_date >= START (YYYY-MM-DD)")
     parser.add_argument("--end", help="keep contest_date <= END (YYYY-MM-DD)")
     args = parser.parse_args(argv)

@@ -13,8 +13,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from xcoder.eval.problems import Problem
 from xcoder.eval.prompts import EvalPrompt
@@ -34,7 +35,7 @@ class SamplingConfig:
     seed: int = 42
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "SamplingConfig":
+    def from_config(cls, cfg: Mapping[str, Any]) -> SamplingConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         out = cls(**{k: cfg[k] for k in fields if k in cfg})
         if out.n < 1 or out.max_tokens < 1:

@@ -16,9 +16,10 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -60,7 +61,7 @@ class GradingConfig:
     chunk: int = 256  # jobs per judge.run_many call (grades are saved after each)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "GradingConfig":
+    def from_config(cls, cfg: Mapping[str, Any]) -> GradingConfig:
         return cls(**{f.name: cfg[f.name] for f in dataclasses.fields(cls) if f.name in cfg})
 
     def key(self) -> str:

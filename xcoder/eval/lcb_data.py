@@ -19,8 +19,9 @@ import logging
 import os
 import pickle
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from xcoder.eval.problems import EvalTest, Problem, check_unique_ids
 
@@ -150,7 +151,8 @@ def row_to_problem(row: dict[str, Any], *, trust_pickle: bool, where: str) -> Pr
     public = row["public_test_cases"]
     public = json.loads(public) if isinstance(public, str) else list(public)
     private = row["private_test_cases"]
-    private = decode_private_tests(private, trust_pickle=trust_pickle, where=where) if isinstance(private, str) else list(private)
+    private = decode_private_tests(private, trust_pickle=trust_pickle,
+                                   where=where) if isinstance(private, str) else list(private)
     call = bool(fn_name)
     return Problem(
         problem_id=qid,
@@ -166,7 +168,8 @@ def row_to_problem(row: dict[str, Any], *, trust_pickle: bool, where: str) -> Pr
         platform=str(row["platform"]).lower(),
         contest_date=parse_contest_date(row["contest_date"], where),
         metadata={"contest_id": row.get("contest_id"), **{k: v for k, v in meta.items() if k != "func_name"},
-                  **({"known_issue": issue} if (issue := known_issue(qid, str(row.get("question_title", "")))) else {})},
+                  **({"known_issue": issue} if (issue := known_issue(qid,
+                                                                     str(row.get("question_title", "")))) else {})},
     )
 
 

@@ -8,7 +8,8 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 KINDS = ("stdio", "call", "assert")
 

@@ -34,11 +34,12 @@ class EvalPrompt:
     version_id: str
 
     @classmethod
-    def load(cls, name_or_path: str) -> "EvalPrompt":
+    def load(cls, name_or_path: str) -> EvalPrompt:
         path = TEMPLATE_DIR / REGISTRY[name_or_path] if name_or_path in REGISTRY else Path(name_or_path)
         if not path.exists():
             raise FileNotFoundError(
-                f"eval prompt template {name_or_path!r}: not a registered name ({sorted(REGISTRY)}) nor an existing file")
+                f"eval prompt template {name_or_path!r}: not a registered name ({sorted(REGISTRY)}) nor an existing "
+                f"file")
         raw = path.read_bytes()
         data = yaml.safe_load(raw) or {}
         missing = {"name", "user"} - set(data)

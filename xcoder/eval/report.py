@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 # X-Coder main table [paper-recipe §11, P]: (model, base, stage, size, data, task, metric, v5, v6)
 PUBLISHED: list[tuple[str, ...]] = [
@@ -37,7 +38,7 @@ PUBLISHED_WINDOWS = ("v5", "v6")
 def _fmt_score(s: Mapping[str, Any]) -> str:
     if not s.get("problems"):
         return "–"
-    avg = s["avg@%d" % s["n"]]
+    avg = s[f"avg@{s['n']}"]
     return f"{avg:.1f}±{s['std']:.1f}"
 
 
@@ -63,7 +64,8 @@ def header_lines(results: Mapping[str, Any]) -> list[str]:
         f"- grading: {g['compare']} comparator, {g['time_s']} s/test, memory {g['memory_mb']} MB, "
         f"stop at first failure: {g['stop_on_first_failure']}, LCB prelude: {g['lcb_prelude']}; "
         f"judge errors: {results['judge_errors']}",
-        f"- samples: {results['truncated_samples']} hit max_tokens, {results['empty_extractions']} without a fenced code block",
+        f"- samples: {results['truncated_samples']} hit max_tokens, {results['empty_extractions']} without a fenced "
+        f"code block",
     ]
     return lines
 
@@ -97,7 +99,7 @@ def markdown_table(results: Mapping[str, Any]) -> str:
                     continue
                 ks = " | ".join(f"{v:.1f}" for v in sc["pass@k"].values())
                 out.append(f"| {key if label == 'all' else f'{label}={key}'} | {sc['problems']} | "
-                           f"{sc['avg@%d' % n]:.1f} | {sc['std']:.1f} | {ks} |")
+                           f"{sc[f'avg@{n}']:.1f} | {sc['std']:.1f} | {ks} |")
         out.append("")
     return "\n".join(out)
 
@@ -116,7 +118,7 @@ def summary(results: Mapping[str, Any]) -> dict[str, Any]:
     for name, w in results["windows"].items():
         sc = w["score"]
         if sc.get("problems"):
-            out[f"{name} avg@{n}"] = round(sc["avg@%d" % n], 2)
+            out[f"{name} avg@{n}"] = round(sc[f"avg@{n}"], 2)
             out[f"{name} std"] = round(sc["std"], 2)
         out[f"{name} window"] = f"{w['summary']['start']}..{w['summary']['end']}"
         out[f"{name} problems"] = w["summary"]["problems"]
@@ -130,7 +132,8 @@ def summary(results: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_reports(out_dir: Path, results: Mapping[str, Any], per_problem: Sequence[Mapping[str, Any]]) -> dict[str, Path]:
+def write_reports(out_dir: Path, results: Mapping[str, Any], per_problem: Sequence[Mapping[str, Any]]) -> dict[str,
+                                                                                                               Path]:
     paths = {"results": out_dir / "results.json", "problems": out_dir / "problems.jsonl",
              "table": out_dir / "results.md", "summary": out_dir / "summary.json"}
     write_atomic(paths["summary"], json.dumps(summary(results), indent=2) + "\n")

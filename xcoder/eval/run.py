@@ -174,7 +174,7 @@ def print_summary(results: dict[str, Any]) -> None:
             continue
         mix = ", ".join(f"{v} {k}" for k, v in w["summary"]["difficulty"].items())
         ks = ", ".join(f"pass@{k} {v:.1f}" for k, v in s["pass@k"].items())
-        print(f"{name}: avg@{n} = {s['avg@%d' % n]:.1f} ± {s['std']:.1f} over {s['problems']} problems ({mix}); {ks}")
+        print(f"{name}: avg@{n} = {s[f'avg@{n}']:.1f} ± {s['std']:.1f} over {s['problems']} problems ({mix}); {ks}")
     for k, v in results.get("paths", {}).items():
         print(f"{k}: {v}")
 

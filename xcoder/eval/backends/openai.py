@@ -4,7 +4,8 @@ brings concurrency, retries, failover, the request cache (resume/replay) and usa
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from xcoder.eval.backends import request_seed
 from xcoder.eval.generation import GenRequest, Sample, SamplingConfig

@@ -5,8 +5,9 @@ pipeline scores 100%) without any model."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from xcoder.eval.generation import GenRequest, Sample, SamplingConfig
 
@@ -19,7 +20,7 @@ class ReferenceBackend:
         self.source = source
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ReferenceBackend":
+    def from_file(cls, path: str | Path) -> ReferenceBackend:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"eval.reference.solutions_path: {path} not found")

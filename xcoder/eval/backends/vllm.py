@@ -23,8 +23,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from xcoder.eval.backends import request_seed
 from xcoder.eval.backends.vllm_engine import Engines, engine_kwargs

@@ -11,7 +11,8 @@ the main venv). Everything crossing a process boundary is plain JSON-able dicts.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
