@@ -9,8 +9,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from xcoder.records import (
-    RECORD_TYPES, FeatureSubtree, RLRow, SchemaError, SFTRow, Solution, Task, TestInput,
-    Verification, read_records, read_table, write_records,
+    RECORD_TYPES,
+    FeatureSubtree,
+    RLRow,
+    SchemaError,
+    SFTRow,
+    Solution,
+    Task,
+    TestInput,
+    Verification,
+    read_records,
+    read_table,
+    write_records,
 )
 
 SAMPLES = {

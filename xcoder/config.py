@@ -6,8 +6,8 @@ Stages receive a composed `DictConfig` in struct mode, so a typo in an override 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir

@@ -7,7 +7,8 @@ keeps their argv syntax identical without one stage importing the other.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 

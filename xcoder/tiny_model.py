@@ -37,9 +37,9 @@ def _corpus(seed: int) -> list[str]:
 def build_tiny_model(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 2048,
                      max_position_embeddings: int = 2048) -> Path:
     """Write config, weights, tokenizer and chat template to `out_dir` (idempotent)."""
+    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-    import torch
 
     out = Path(out_dir)
     if (out / "config.json").exists() and (out / "tokenizer.json").exists() and any(out.glob("*.safetensors")):

@@ -17,7 +17,8 @@ from .samples import sft_rows, write_released_jsonl, write_sft_parquet
 
 
 def data_cfg(tmp_path, **overrides):
-    cfg = compose(["experiment=demo", f"run.output_dir={tmp_path}/run"] + [f"sft.data.{k}={v}" for k, v in overrides.items()])
+    cfg = compose(["experiment=demo", f"run.output_dir={tmp_path}/run"] + [f"sft.data.{k}={v}" for k,
+                                                                           v in overrides.items()])
     return cfg.sft.data
 
 
@@ -160,7 +161,8 @@ def test_released_hub_id_goes_through_datasets_load_dataset(monkeypatch):
     cfg = compose([]).sft.data.released
     examples = list(sft_data.released_examples(str(cfg.path), data_files=cfg.data_files, split=cfg.split,
                                                revision=cfg.revision))
-    assert calls == [("IIGroup/X-Coder-SFT-376k", {"data_files": "hybrid_376k.jsonl", "split": "train", "revision": None})]
+    assert calls == [("IIGroup/X-Coder-SFT-376k",
+                      {"data_files": "hybrid_376k.jsonl", "split": "train", "revision": None})]
     assert examples[0].messages[-1]["content"] == "<think>r</think>\n\na"
 
 

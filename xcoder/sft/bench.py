@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"rows={args.rows} chars/row~{args.chars} tokens={n_tokens} (mean {n_tokens / args.rows:.0f}/row)")
     print(f"baseline render+tokenize: {base:.2f}s  {args.rows / base:,.0f} rows/s  {n_tokens / base:,.0f} tok/s")
-    print(f"convert (checks+dedup+tokenize+write): {conv:.2f}s  {args.rows / conv:,.0f} rows/s  {n_tokens / conv:,.0f} tok/s")
+    print(f"convert (checks+dedup+tokenize+write): {conv:.2f}s  {args.rows / conv:,.0f} rows/s  {n_tokens / conv:,.0f} "
+          f"tok/s")
     print(f"ratio convert/baseline: {conv / base:.2f}x")
     return 0
 

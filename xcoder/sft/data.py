@@ -18,8 +18,9 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from xcoder.runs import file_sha256, write_json_atomic
 
@@ -314,7 +315,8 @@ def prepare(data_cfg: Any, tokenizer_path: str, *, force: bool = False) -> tuple
     return jsonl, stats
 
 
-def wait_for(data_cfg: Any, tokenizer_path: str, *, timeout_s: float, poll_s: float = 10.0) -> tuple[Path, ConvertStats]:
+def wait_for(data_cfg: Any, tokenizer_path: str, *, timeout_s: float, poll_s: float = 10.0) -> tuple[Path,
+                                                                                                     ConvertStats]:
     """On nodes other than rank 0: wait until rank 0 has written the conversion with our key."""
     import time
 
