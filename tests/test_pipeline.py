@@ -301,10 +301,10 @@ def test_report_names_missing_artifacts_without_failing(tmp_path):
 def test_report_reads_only_the_last_run_of_an_appended_log():
     """ms-swift appends to logging.jsonl and the reward log grows across runs: the report summarises
     the last run (a step counter going back starts a new run; equal steps stay in the same run)."""
-    from xcoder.report import _swift_step, last_run
+    from xcoder.report import last_run, swift_step
 
     rows = [{"loss": 1.0, "global_step/max_steps": "1/2"}, {"loss": 0.5, "global_step/max_steps": "2/2"},
             {"train_runtime": 1.0, "global_step/max_steps": "2/2"},
             {"loss": 0.9, "global_step/max_steps": "1/2"}, {"loss": 0.4, "global_step/max_steps": "2/2"}]
-    assert [r.get("loss") for r in last_run(rows, _swift_step)] == [0.9, 0.4]
-    assert last_run(rows[:3], _swift_step) == rows[:3]
+    assert [r.get("loss") for r in last_run(rows, swift_step)] == [0.9, 0.4]
+    assert last_run(rows[:3], swift_step) == rows[:3]

@@ -1,7 +1,8 @@
 """The stage registry: the one table the CLI, the pipeline and the report read.
 
 Every stage follows one contract: `xcoder/<name>/stage.py` defines `run(cfg, dry_run) -> int` (a
-process exit code). A stage is added here once and appears in `xcoder --help`, in
+process exit code) and `xcoder/<name>/summary.py` defines `summarize(cfg, report_dir) -> list[str]`
+(its report section, read back from the files it wrote). A stage is added here once and appears in `xcoder --help`, in
 `pipeline.stages` (in this order: each stage reads the files of the ones before it) and as a section
 of the pipeline report. Stage modules are imported lazily, so `xcoder --help` stays fast.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -28,6 +30,9 @@ class Stage:
 
     def run(self, cfg: DictConfig, dry_run: bool) -> int:
         return int(importlib.import_module(self.module).run(cfg, dry_run) or 0)
+
+    def summarize(self, cfg: DictConfig, report_dir: Path) -> list[str]:
+        return importlib.import_module(f"xcoder.{self.name}.summary").summarize(cfg, report_dir)
 
     def main(self, argv: Sequence[str]) -> int:
         """`xcoder <name> [--cfg job] [--dry-run] [--debug] key=value ...`"""
