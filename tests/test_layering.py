@@ -1,6 +1,6 @@
 """Stage packages never import each other: what two stages share lives in the core (`xcoder/runs.py`,
-`xcoder/swift_args.py`, ...) or in a shared service (`xcoder.judge`, `xcoder.llm`). Scanned with ast,
-so imports inside functions count too."""
+`xcoder/swift_args.py`, ...) or in a shared service (`xcoder.judge`, `xcoder.llm`), and those never
+import a stage. Scanned with ast, so imports inside functions count too."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def violations() -> list[str]:
 
 def test_no_stage_package_imports_another() -> None:
     assert violations() == []
+
+
+def test_core_and_shared_services_import_no_stage_package() -> None:
+    """The core (xcoder/*.py), the judge and the LLM client sit below every stage: a stage reaches
+    them, never the other way (the registry finds stage modules by name, at run time)."""
+    paths = [*PACKAGE.glob("*.py"), *(PACKAGE / "judge").rglob("*.py"), *(PACKAGE / "llm").rglob("*.py")]
+    found = [f"{p.relative_to(PACKAGE.parent)}:{line} imports {m}"
+             for p in sorted(paths) for line, m in imported_modules(p) if stage_of(m)]
+    assert found == []
 
 
 @pytest.mark.parametrize("source,expected", [
