@@ -75,7 +75,9 @@ def test_write_outside_scratch_fails_and_host_untouched(judge, tmp_path):
     import sys
 
     targets = [str(tmp_path / "pwned"), str(PWNED), f"{sys.prefix}/pwned", "/usr/pwned", "/etc/pwned"]
-    code = "import sys\nok = 0\nfor t in %r:\n    try:\n        open(t, 'w').write('x'); ok += 1\n    except OSError:\n        pass\nprint(ok)\nopen('mine.txt', 'w').write('scratch is fine')\nprint(open('mine.txt').read())\n" % (targets,)
+    code = (f"import sys\nok = 0\nfor t in {targets!r}:\n    try:\n        open(t, 'w').write('x'); ok += 1\n"
+            "    except OSError:\n        pass\nprint(ok)\nopen('mine.txt', 'w').write('scratch is fine')\n"
+            "print(open('mine.txt').read())\n")
     res = _run(judge, code, expected="0\nscratch is fine")
     assert res.verdict == Verdict.AC, res
     assert not any(os.path.exists(t) for t in targets)
@@ -85,7 +87,8 @@ def test_read_outside_fails(judge, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP SECRET")
     targets = [str(secret), "/root/.bashrc", str(README), "/etc/shadow", "/proc/1/environ"]
-    code = "got = []\nfor t in %r:\n    try:\n        got.append(open(t).read()[:20])\n    except OSError:\n        pass\nprint(len(got), 'TOP SECRET' in ''.join(got))\n" % (targets,)
+    code = (f"got = []\nfor t in {targets!r}:\n    try:\n        got.append(open(t).read()[:20])\n"
+            "    except OSError:\n        pass\nprint(len(got), 'TOP SECRET' in ''.join(got))\n")
     res = _run(judge, code, expected="0 False")
     assert res.verdict == Verdict.AC, res
 
@@ -116,7 +119,8 @@ def test_sleep_is_tle_by_wall_clock(judge):
 
 
 def test_kill_parent_and_everyone_fails(judge):
-    code = "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept PermissionError:\n    print('denied')\nos.kill(1, signal.SIGKILL)\n"
+    code = ("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept PermissionError:\n"
+            "    print('denied')\nos.kill(1, signal.SIGKILL)\n")
     res = _run(judge, code)
     # the supervisor and the namespace's init run as another uid: EPERM for both
     assert res.verdict == Verdict.RE and res.stdout == "denied\n" and "PermissionError" in res.stderr, res
@@ -148,7 +152,8 @@ def test_background_process_does_not_outlive_the_run(judge):
 def test_os_system_cannot_harm_the_host(judge, tmp_path):
     marker = tmp_path / "keep.txt"
     marker.write_text("still here")
-    code = f"import os\nos.system('rm -rf {tmp_path} {README} 2>/dev/null; echo hi > {PWNED} 2>/dev/null')\nprint('done')\n"
+    code = (f"import os\nos.system('rm -rf {tmp_path} {README} 2>/dev/null; echo hi > {PWNED} 2>/dev/null')\n"
+            "print('done')\n")
     res = _run(judge, code, expected="done")
     assert res.verdict == Verdict.AC, res
     assert marker.read_text() == "still here"

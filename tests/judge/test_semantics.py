@@ -150,7 +150,8 @@ def test_numpy_imports_under_a_memory_limit(judge):
 
 
 def test_cpu_limit_separate_from_wall(judge):
-    code = "import threading\ndef spin():\n    while True:\n        pass\nfor _ in range(2):\n    threading.Thread(target=spin, daemon=True).start()\nspin()\n"
+    code = ("import threading\ndef spin():\n    while True:\n        pass\nfor _ in range(2):\n"
+            "    threading.Thread(target=spin, daemon=True).start()\nspin()\n")
     (res,) = judge.run(Program(code), [JudgeTest("", None)], limits=Limits(time_s=5, cpu_s=1))
     assert res.verdict == Verdict.TLE
 
@@ -162,10 +163,12 @@ def test_cpp_runtime_verdicts(judge):
     loop = "int main(){ volatile unsigned long x = 0; while (true) x++; }"
     (res,) = judge.run(Program(loop, "cpp"), [JudgeTest("", None)], limits=Limits(time_s=1))
     assert res.verdict == Verdict.TLE
-    hog = "#include <vector>\n#include <cstdio>\nint main(){ std::vector<char> v(1ull << 30, 1); std::printf(\"%d\", v[12345]); }"
+    hog = ("#include <vector>\n#include <cstdio>\n"
+           "int main(){ std::vector<char> v(1ull << 30, 1); std::printf(\"%d\", v[12345]); }")
     (res,) = judge.run(Program(hog, "cpp"), [JudgeTest("", None)], limits=Limits(time_s=5, memory_mb=128))
     assert res.verdict == Verdict.MLE, res
-    deep = "#include <cstdio>\nint f(int n){ return n ? 1 + f(n - 1) : 0; }\nint main(){ std::printf(\"%d\\n\", f(1000000)); }"
+    deep = ("#include <cstdio>\nint f(int n){ return n ? 1 + f(n - 1) : 0; }\n"
+            "int main(){ std::printf(\"%d\\n\", f(1000000)); }")
     (res,) = judge.run(Program(deep.replace("-O2", ""), "cpp"), [JudgeTest("", "1000000")],
                        limits=Limits(time_s=5, memory_mb=256))
     assert res.verdict == Verdict.AC, res

@@ -110,7 +110,9 @@ def test_verl_sandbox_fusion_compute_score(url):
 def test_verl_call_based_wrapper_runs_through_the_server(url):
     from verl.utils.reward_score.sandbox_fusion import compute_score
 
-    sol = "class Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n        for i, x in enumerate(nums):\n            if target - x in seen:\n                return [seen[target - x], i]\n            seen[x] = i\n"
+    sol = ("class Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n"
+           "        for i, x in enumerate(nums):\n            if target - x in seen:\n"
+           "                return [seen[target - x], i]\n            seen[x] = i\n")
     cases = json.dumps({"fn_name": "twoSum", "inputs": ["[2,7,11,15]\n9", "[3,2,4]\n6"],
                         "outputs": ["[0, 1]", "[1, 2]"]})
     score, meta = compute_score(f"{url}/run_code", threading.Semaphore(4), 1024, _fenced(sol), cases, timeout=10)

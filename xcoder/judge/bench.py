@@ -209,5 +209,6 @@ def format_table(rows: list[BenchRow], judge: Judge, floor: ForkFloor | None = N
             f"{floor.cpu_ms:.2f} | {small.baseline_cpu_ms:.2f} | {small.baseline_cpu_ms / floor.cpu_ms:.1f}x |"
         )
     load = os.getloadavg()
-    tail = f"\nload average during run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"
+    tail = (f"\nload average during run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+            f"on {os.cpu_count()} cores")
     return head + "\n".join(lines) + tail

@@ -186,7 +186,8 @@ class RayJudgePool:
                 self.failed_chunks += 1
                 logger.error("judge chunk %d (%d jobs) failed %d times; its tests are SE: %s", chunk, len(chunk_jobs),
                              attempt, exc)
-                batch = [_sandbox_error_results(job, f"ray fan-out failed: {type(exc).__name__}: {exc}") for job in chunk_jobs]
+                why = f"ray fan-out failed: {type(exc).__name__}: {exc}"
+                batch = [_sandbox_error_results(job, why) for job in chunk_jobs]
             else:
                 self.jobs_per_actor[actor] += len(chunk_jobs)
             for offset, results in enumerate(batch):

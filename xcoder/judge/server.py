@@ -676,7 +676,8 @@ def run_server(args: argparse.Namespace) -> int:
         host, port = sock.getsockname()[:2]
         app = create_app(judge, settings, token=token)
         print(
-            f"xcoder judge serving on http://{_url_host(settings.host)}:{port} (isolation={getattr(judge, 'isolation', '?')}, "
+            f"xcoder judge serving on http://{_url_host(settings.host)}:{port} "
+            f"(isolation={getattr(judge, 'isolation', '?')}, "
             f"auth={'bearer token' if token else 'none, loopback only'}); POST /run_code, POST /v1/judge/batch, GET "
             f"/health",
             flush=True,

@@ -78,7 +78,8 @@ def classify(index: int, raw: RawRun, test: JudgeTest, kind: str, compare: str, 
     if raw.output_exceeded:
         result.verdict, result.message = Verdict.OLE, f"output exceeded {limits.output_bytes} bytes"
         return result
-    if raw.timed_out or raw.signal == signal_mod.SIGXCPU or (raw.signal == signal_mod.SIGKILL and raw.cpu_s >= cpu_limit):
+    if (raw.timed_out or raw.signal == signal_mod.SIGXCPU
+            or (raw.signal == signal_mod.SIGKILL and raw.cpu_s >= cpu_limit)):
         result.verdict = Verdict.TLE
         result.message = f"time limit {limits.time_s:g} s (cpu {cpu_limit:g} s) exceeded"
         return result

@@ -158,7 +158,8 @@ def warm_child_path():
     entries in the interpreter state), first-call symbol binding (`_dl_fixup` writes the GOT).
     Running the same harness functions here first (a tiny A+B program of ours through `run_job`
     over private pipes, a call-kind job in the "full" profile, the shutdown emulation) leaves all
-    of that in the state a child needs, so each child only reads it. Nothing here runs a submitted program; nothing it changes survives it
+    of that in the state a child needs, so each child only reads it. Nothing here runs a submitted program;
+    nothing it changes survives it
     (`__main__`, argv, sys.path[0] and the std streams are restored).
     """
     saved_main, saved_argv, saved_path0 = sys.modules.get("__main__"), list(sys.argv), sys.path[0]
