@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
         (cache_dir / "README.md").write_text(
-            "# Demo replay cache\n\nRecorded for the xcoder project by `data-recipe/demo/build_replay_cache.py` from the\n"
+            "# Demo replay cache\n\n"
+            "Recorded for the xcoder project by `data-recipe/demo/build_replay_cache.py` from the\n"
             "hand-written responses in `data-recipe/demo/responses.py`. No model produced any of this text.\n")
         book: dict[str, Any] = {}
         run_stages(_with_stages(cfg, ["features.sample"]))
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         check = compose(["experiment=demo", f"run.output_dir={tmp}/check"])
         manifest = run_stages(check)
         export = manifest["stages"]["export"]
-        print(f"replay check: SFT rows {export['sft_rows']}, RL rows {export['rl_rows']}, kept tasks {export['kept_tasks']}")
+        print(f"replay check: SFT rows {export['sft_rows']}, RL rows {export['rl_rows']}, kept tasks "
+              f"{export['kept_tasks']}")
         print(f"cache: {cache_dir}")
     return 0
 

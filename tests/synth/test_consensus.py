@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from xcoder.judge.compare import compare
 from xcoder.judge.verdicts import _json_equal as lcb_call_equal
-from xcoder.synth.verify.core import ConsensusConfig, GoldenConfig, VoteConfig, normalize_output, output_key, verify_outputs
+from xcoder.synth.verify.core import (
+    ConsensusConfig,
+    GoldenConfig,
+    VoteConfig,
+    normalize_output,
+    output_key,
+    verify_outputs,
+)
 
 VC = VoteConfig()
 GC = GoldenConfig(min_tests=3)
@@ -111,8 +118,8 @@ def test_import_round_trips_jsonl_through_verify_and_foreign_tasks_never_crash_i
     from pathlib import Path
 
     from xcoder.records import RLRow, Solution, Task, TestInput, Verification, read_records
-    from xcoder.synth.stage import run_stages
     from xcoder.synth.solutions.stage import solutions_parquet
+    from xcoder.synth.stage import run_stages
     from xcoder.synth.tasks.stage import tasks_parquet
     from xcoder.synth.testgen.stage import tests_parquet
     from xcoder.synth.verify.stage import verify_parquet

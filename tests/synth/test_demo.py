@@ -38,7 +38,8 @@ def test_demo_writes_valid_sft_rl_parquet_and_data_card(demo_run):
     export = demo_run / "synth" / "export"
     sft = read_records(export / "sft.parquet", SFTRow)
     rl = read_records(export / "rl.parquet", RLRow)
-    assert len(rl) == 6 and sorted(r.extra_info["style"] for r in rl) == ["atcoder"] * 2 + ["codeforces"] * 2 + ["leetcode"] * 2
+    assert len(rl) == 6
+    assert sorted(r.extra_info["style"] for r in rl) == ["atcoder"] * 2 + ["codeforces"] * 2 + ["leetcode"] * 2
     assert len(sft) == 18  # 3 correct of 4 candidates per task; the wrong one fails its final tests
     import datasets
 

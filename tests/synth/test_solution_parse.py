@@ -9,7 +9,8 @@ from xcoder.synth.tasks.parse import ParseFailure
 
 
 def test_last_python_block_of_the_final_answer_wins():
-    text = "<think>draft\n```python\nprint(0)\n```\n</think>\nFirst:\n```python\nprint(1)\n```\nFinal:\n```python\nprint(2)\n```"
+    text = ("<think>draft\n```python\nprint(0)\n```\n</think>\nFirst:\n```python\nprint(1)\n```\n"
+            "Final:\n```python\nprint(2)\n```")
     assert final_code(text) == "print(2)\n"
 
 

@@ -27,7 +27,8 @@ LC_GOOD2 = ("```python\nfrom collections import Counter\nclass Solution:\n    de
             "        return c\n```")
 LC_WRONG = ("```python\nclass Solution:\n    def countPairs(self, nums, k):\n        n = len(nums)\n"
             "        return sum(nums[i] + nums[j] == k for i in range(n) for j in range(n) if i != j)\n```")
-CF_GEN = "```python\nimport random\ns, sc = input().split()\nrandom.seed(int(s))\nn = random.randint(1, 5)\nprint(n)\nprint(*[random.randint(0, 1000) for _ in range(n)])\n```"
+CF_GEN = ("```python\nimport random\ns, sc = input().split()\nrandom.seed(int(s))\nn = random.randint(1, 5)\nprint(n)\n"
+          "print(*[random.randint(0, 1000) for _ in range(n)])\n```")
 CF_VAL = ("```python\nimport sys\nl = sys.stdin.read().split('\\n')\nn = int(l[0])\nassert 1 <= n <= 100\n"
           "a = l[1].split()\nassert len(a) == n and all(0 <= int(x) <= 1000 for x in a)\n```")
 LC_GEN_BROKEN = "```python\nimport sys\nraise SystemExit(3)\n```"
@@ -158,7 +159,8 @@ def test_llm_outage_is_not_journaled_and_a_rerun_retries_only_those_units(synth_
         if stage is None:
             final = run_stages(cfg)["stages"]
         else:
-            with pytest.raises(LLMFailure, match=rf"{stage}: 1 unit\(s\) hit LLM request errors.*HTTP 503.*rerun will retry"):
+            with pytest.raises(LLMFailure,
+                               match=rf"{stage}: 1 unit\(s\) hit LLM request errors.*HTTP 503.*rerun will retry"):
                 run_stages(cfg)
             manifest = json.loads((Path(cfg.synth.output_dir) / stage / "manifest.json").read_text())
             units = manifest["subtrees" if stage == "tasks" else "tasks"]
@@ -217,7 +219,8 @@ def test_cluster_ray_fans_judge_work_out_with_the_same_result(synth_cfg, tmp_pat
 
 
 def _overrides_of(cfg, out):
-    return ["experiment=demo", f"run.output_dir={out}", f"synth.features.subtrees_parquet={cfg.synth.features.subtrees_parquet}",
+    return ["experiment=demo", f"run.output_dir={out}",
+            f"synth.features.subtrees_parquet={cfg.synth.features.subtrees_parquet}",
             "synth.stages=[tasks,solutions,tests,verify,export]",
             "synth.tasks.style_cycle=[codeforces,codeforces,codeforces,codeforces,leetcode]",
             "synth.solutions.teachers=[{name: t, model: null, n: 6}]", "synth.verify.golden.min_tests=4",

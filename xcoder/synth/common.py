@@ -5,7 +5,8 @@ Finished units are appended to a journal (one JSON line each, flushed and fsync'
 keeps everything it finished and a rerun skips it. Stages stream (`stream_units`): they read their
 input a window at a time and write their parquet as they go, from the journal and in input order, so
 memory does not grow with the run and the output does not depend on where an earlier run stopped
-(the parquet is renamed into place when complete). Drops are never silent: each carries a reason that ends up in the data card.
+(the parquet is renamed into place when complete). Drops are never silent: each carries a reason that ends up in
+the data card.
 """
 
 from __future__ import annotations

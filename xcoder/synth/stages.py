@@ -18,7 +18,8 @@ STAGES: dict[str, str] = {
     "features.extract": "xcoder.synth.features.stages:extract",  # seed code -> per-snippet trees
     "features.evolve": "xcoder.synth.features.stages:evolve",  # merged tree -> evolved tree
     "features.sample": "xcoder.synth.features.stages:sample",  # tree -> FeatureSubtree parquet
-    "import": "xcoder.synth.importer:run",  # your own problems + candidates (JSONL) -> Task/Solution/TestInput (not in `all`)
+    # your own problems + candidates (JSONL) -> Task/Solution/TestInput (not in `all`)
+    "import": "xcoder.synth.importer:run",
     "tasks": "xcoder.synth.tasks.stage:run",  # subtrees -> Task parquet (stage 1 + stage 2)
     "solutions": "xcoder.synth.solutions.stage:run",  # tasks -> Solution parquet
     "tests": "xcoder.synth.testgen.stage:run",  # tasks -> TestInput parquet

@@ -140,7 +140,8 @@ def render_markdown(card: dict[str, Any], plots: list[str]) -> str:
               f"{card['verification']['agreeing_share']}",
               f"- estimated precision (calibrated on the real pools, per agreement bucket): "
               f"{card['verification']['est_precision']}",
-              f"- kept tasks whose golden reproduces the statement's samples: {card['verification']['sample_anchored']}",
+              "- kept tasks whose golden reproduces the statement's samples: "
+              f"{card['verification']['sample_anchored']}",
               "- every kept task's evidence is in `verification.parquet` (`evidence`) and the RL parquet's "
               "`extra_info.verification` / `extra_info.confidence`: filter on it without re-running the judge", "",
               "## Lengths", "",

@@ -171,7 +171,8 @@ def write_json_if_changed(path: Path, data: Any) -> bool:
 
 
 def _manifest(cfg: DictConfig, stage: str) -> dict[str, Any]:
-    path = (Path(cfg.synth.features.output_dir) if stage == "features" else Path(cfg.synth.output_dir) / stage) / "manifest.json"
+    out_dir = Path(cfg.synth.features.output_dir) if stage == "features" else Path(cfg.synth.output_dir) / stage
+    path = out_dir / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 

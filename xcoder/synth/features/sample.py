@@ -3,7 +3,8 @@
 At depth d every chosen node keeps `level_counts[d]` of its children (fewer if it has fewer),
 drawn without replacement with probability proportional to `freq ** (1 / temperature)`
 (EpiCoder's `conditions=[5,2,1,1], temperature=10`; the formula is our reading [paper-recipe §2, E/U]).
-Mandatory feature paths are always kept, on top of the sampled children; a leaf-count filter, a per-subtree attempt budget and
+Mandatory feature paths are always kept, on top of the sampled children; a leaf-count filter, a per-subtree attempt
+budget and
 dedup by canonical JSON follow the later upstream sampler [paper-recipe §2, C-later]. One
 `random.Random(seed)` drives everything, so a seed fixes the output.
 """

@@ -51,7 +51,8 @@ def format_stats(stats: dict[str, Any], title: str = "feature tree") -> str:
              "depth  nodes  leaves"]
     for d, (n, leaf) in enumerate(zip(stats["nodes_per_depth"], stats["leaves_per_depth"])):
         lines.append(f"{d:>5}  {n:>5}  {leaf:>6}")
-    lines.append("top leaves: " + "; ".join(f"{t['feature'].split(' > ')[-1]} ({t['freq']})" for t in stats["top_leaves"][:8]))
+    top = "; ".join(f"{t['feature'].split(' > ')[-1]} ({t['freq']})" for t in stats["top_leaves"][:8])
+    lines.append("top leaves: " + top)
     return "\n".join(lines)
 
 

@@ -120,7 +120,9 @@ def _params_for(task: Task) -> list[str] | None:
 
 
 def _run_batch(cfg, client, judge, batch, tpls, params, journal) -> tuple[int, list[str]]:
-    """Journal the batch's finished tasks; return (# judge-failed tasks, errors of LLM-failed tasks), neither journaled."""
+    """Journal the batch's finished tasks.
+
+    Returns (# judge-failed tasks, errors of LLM-failed tasks), neither journaled."""
     from xcoder.judge import JudgeJob, JudgeTest, Limits, Program, Verdict
 
     tcfg = cfg.synth.tests

@@ -39,7 +39,8 @@ class VoteConfig:
     min_support: int = 2  # votes the winning output needs (upstream: 1, no minimum) [paper-recipe §6, U]
     min_agreement: float = 0.5  # winner's share of successful runs [U]
     tie_break: str = "seeded"  # seeded | lexical | drop (upstream: unseeded random.choice) [paper-recipe §6]
-    normalize: str = "lcb"  # stdio equality: lcb (grading's: lines, numeric tokens as Decimals) | lines | strip | tokens
+    # stdio equality: lcb (grading's: lines, numeric tokens as Decimals) | lines | strip | tokens
+    normalize: str = "lcb"
     seed: int = 42
 
 

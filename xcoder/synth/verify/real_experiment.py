@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {c['bucket']}: {c['kept']} kept, golden {100 * c['golden_precision']:.1f}%, "
               f"labels {100 * c['label_precision']:.1f}%")
     if args.write_calibration:
-        print(f"written: {write_calibration(calibration, source=f'HumanEval x CodeGen-16B, n={args.n}, max_tests={args.max_tests}')}")
+        source = f"HumanEval x CodeGen-16B, n={args.n}, max_tests={args.max_tests}"
+        print(f"written: {write_calibration(calibration, source=source)}")
     if args.plot:
         n_plot = 8 if 8 in ns else max(ns)  # synth.verify.max_candidates default
         rows = [r for r in table if r["n"] == n_plot]

@@ -222,7 +222,8 @@ def record(problems: list[dict[str, Any]], *, workers: int = 0, isolation: str =
                                           for p in chunk for code in p["candidates"]]))
             flags = iter(slow)
             for p in chunk:
-                rows = [[None] * len(p["tests"]) if next(flags) else row(next(full)) for _ in range(1 + len(p["candidates"]))]
+                rows = [[None] * len(p["tests"]) if next(flags) else row(next(full))
+                        for _ in range(1 + len(p["candidates"]))]
                 p["truth"], p["outputs"] = rows[0], rows[1:]
                 p["correct"] = [next(checks)[0].verdict == Verdict.AC for _ in p["candidates"]]
     return stats
