@@ -4,7 +4,8 @@ from xcoder.rl.extract import extract_code, final_answer
 
 
 def test_last_block_of_final_answer_is_graded_not_the_draft_in_reasoning():
-    text = "<think>try\n```python\nprint('draft')\n```\n</think>\nfinal:\n```python\nprint(1)\n```\nmore\n```python\nprint(2)\n```"
+    text = ("<think>try\n```python\nprint('draft')\n```\n</think>\nfinal:\n```python\nprint(1)\n```\n"
+            "more\n```python\nprint(2)\n```")
     assert extract_code(text).code.strip() == "print(2)"
 
 

@@ -30,7 +30,8 @@ def test_swift_grpo_steps_with_judge_reward(tiny_model, tmp_path):
     data = write_sum_parquet(tmp_path / "rl.parquet", copies=4)
     out = tmp_path / "rl"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1"}
-    cmd = [str(Path(sys.executable).with_name("xcoder")), "rl", "experiment=demo", "rl.backend=swift", f"rl.model_path={policy}",
+    cmd = [str(Path(sys.executable).with_name("xcoder")), "rl", "experiment=demo", "rl.backend=swift",
+           f"rl.model_path={policy}",
            f"rl.data.train_files=[{data}]", f"rl.output_dir={out}", "rl.swift.max_steps=2", "rl.swift.save_steps=2",
            "rl.swift.system=null"]  # code_policy learnt the prompt with swift's default system message
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)

@@ -50,7 +50,8 @@ def setup(tmp_path, monkeypatch):
     (model / "config.json").write_text('{"model_type": "qwen2"}')
     (model / "model.safetensors").write_bytes(b"weights-v1")
     data = write_sum_parquet(tmp_path / "rl.parquet", copies=2)
-    args = ["experiment=demo", "rl.backend=swift", f"rl.swift_bin={exe}", f"rl.model_path={model}", f"rl.data.train_files=[{data}]",
+    args = ["experiment=demo", "rl.backend=swift", f"rl.swift_bin={exe}", f"rl.model_path={model}",
+            f"rl.data.train_files=[{data}]",
             f"rl.output_dir={tmp_path}/rl"]
     return args, calls, model, data
 

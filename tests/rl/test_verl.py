@@ -86,7 +86,8 @@ PAPER = {
         "actor_rollout_ref.actor.clip_ratio_c": 3.0, "actor_rollout_ref.actor.entropy_coeff": 0.001,
         "actor_rollout_ref.rollout.temperature": 1.0, "actor_rollout_ref.rollout.repetition_penalty": 1.0,
         "trainer.total_epochs": 3, "trainer.save_freq": 10, "trainer.nnodes": 1, "trainer.n_gpus_per_node": 8,
-        "actor_rollout_ref.rollout.tensor_model_parallel_size": 1, "actor_rollout_ref.rollout.gpu_memory_utilization": 0.85,
+        "actor_rollout_ref.rollout.tensor_model_parallel_size": 1,
+        "actor_rollout_ref.rollout.gpu_memory_utilization": 0.85,
         "actor_rollout_ref.rollout.enforce_eager": True, "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": 1,
         "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": 35000, "data.shuffle": True,
         "reward.custom_reward_function.reward_kwargs.k": 10, "reward.custom_reward_function.reward_kwargs.time_s": 10.0,
@@ -138,7 +139,8 @@ def test_our_reward_through_verls_get_custom_reward_fn():
     truth = stdio_truth(sum_tests(12))
     good = fn(data_source="xcoder_synth", solution_str=SUM_ANSWER, ground_truth=truth,
               extra_info={"task_id": "t", "num_turns": None, "rollout_reward_scores": {}})
-    bad = fn(data_source="xcoder_synth", solution_str="```python\nprint(0)\n```", ground_truth=truth, extra_info={"task_id": "t"})
+    bad = fn(data_source="xcoder_synth", solution_str="```python\nprint(0)\n```", ground_truth=truth,
+             extra_info={"task_id": "t"})
     assert good["score"] == 5.0 and good["sampled"] == 10.0
     assert bad["score"] == 0.0 and bad["verdict_WA"] == 10.0
 
@@ -154,7 +156,8 @@ def test_grpo_advantage_on_our_rewards_for_a_group_of_rollouts():
     uids = ["A", "A", "A", "A", "B", "B"]
     reward = CodeReward(RewardSettings.defaults(judge_workers=2))
     try:
-        res = reward.score_batch([RewardItem(str(i), r, truth, {"task_id": u}) for i, (r, u) in enumerate(zip(responses, uids))])
+        res = reward.score_batch([RewardItem(str(i), r, truth, {"task_id": u}) for i,
+                                  (r, u) in enumerate(zip(responses, uids))])
     finally:
         reward.close()
     scores = torch.tensor([res[str(i)].score for i in range(len(responses))])

@@ -192,3 +192,24 @@ def test_hf_server_left_padding_gives_each_prompt_its_own_answer(tiny_model):
     for got, want in zip(batched, alone):
         assert got.token_ids == want.token_ids
         assert got.log_probs == pytest.approx(want.log_probs, abs=1e-4)
+
+
+def test_hf_server_logprobs_are_of_the_sampling_distribution(tiny_model):
+    """verl compares the rollout's log-probs with the actor's recomputation (logits / temperature;
+    vLLM is asked for `processed_logprobs`): the hf server must return the tempered ones, not raw."""
+    import asyncio
+
+    import torch
+
+    from xcoder.rl.verl_cpu.hf_rollout import HFRolloutServer
+
+    server = HFRolloutServer({"prompt_length": 16, "response_length": 6, "seed": 0},
+                             {"local_path": str(tiny_model)}, replica_rank=0)
+    prompt, temperature = [5, 6, 7, 8], 0.5
+    params = {"temperature": temperature, "top_p": 1.0, "top_k": -1, "logprobs": True}
+    out = asyncio.run(server.generate(prompt, params, "t"))
+    ids = torch.tensor([prompt + out.token_ids])
+    with torch.no_grad():
+        logits = server.model(input_ids=ids).logits[0, len(prompt) - 1:-1] / temperature
+    want = torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(out.token_ids).unsqueeze(-1)).squeeze(-1)
+    assert out.log_probs == pytest.approx(want.tolist(), abs=1e-4)

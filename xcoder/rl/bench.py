@@ -183,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     full = 512 * 8 * 10 * (len(executed) / max(1, len(work.items)))  # executed tests of a paper-size step
     for name, t, tps in rows:
         per_core = tps / cores
-        print(f"| {name} | {t:.1f} | {tps:.0f} | {per_core:.1f} | {full / (per_core * 16):.1f} | {full / (per_core * 64):.1f} |")
-    note = "" if base_tests == n_tests else f" (baseline measured on {base_tests} tests, {t_base_measured:.1f} s, scaled)"
+        at16, at64 = full / (per_core * 16), full / (per_core * 64)
+        print(f"| {name} | {t:.1f} | {tps:.0f} | {per_core:.1f} | {at16:.1f} | {at64:.1f} |")
+    note = ("" if base_tests == n_tests
+            else f" (baseline measured on {base_tests} tests, {t_base_measured:.1f} s, scaled)")
     print(f"\nspeed-up: {t_base / t_ours:.1f}x{note}; score agreement ours vs upstream: {agree}/{len(base_items)}; "
           f"judge-error responses: {se}")
     print("projection assumes per-core throughput is flat in the core count (the judge has no shared "

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xcoder.records import RLRow, SchemaError, to_table, validate_table
+from xcoder.records import RLRow, to_table, validate_table
 from xcoder.rl.ground_truth import GroundTruthError, _loads_deep, parse_ground_truth
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,13 @@ def sandbox_fusion_view(table: pa.Table, data_source: str) -> pa.Table:
     """Same rows with `data_source` in verl's sandbox_fusion set and verl-format ground truth.
     Our reward reads both formats, so this file also trains with `reward.backend=xcoder`."""
     if data_source not in SANDBOX_FUSION_SOURCES:
-        raise ValueError(f"rl.data.sandbox_fusion_data_source must be one of {SANDBOX_FUSION_SOURCES}, got {data_source!r}")
+        raise ValueError(f"rl.data.sandbox_fusion_data_source must be one of {SANDBOX_FUSION_SOURCES}, got "
+                         f"{data_source!r}")
     rows = table.to_pylist()
     for row in rows:
         row["data_source"] = data_source
-        row["reward_model"] = {"style": "rule", "ground_truth": sandbox_fusion_ground_truth(row["reward_model"]["ground_truth"])}
+        row["reward_model"] = {"style": "rule",
+                               "ground_truth": sandbox_fusion_ground_truth(row["reward_model"]["ground_truth"])}
     return pa.Table.from_pylist(rows, schema=table.schema)
 
 
@@ -150,7 +153,8 @@ def released_ground_truth(row: dict[str, Any], where: str) -> tuple[dict[str, An
             return {"kind": "assert", "fn_name": None, "tests": [{"code": str(c)} for c in cases]}, "assert", None
         if not isinstance(io, dict) or "inputs" not in io or "outputs" not in io:
             raise DataError(f"{where}: input_output has no inputs/outputs")
-        tests = [{"input": i if isinstance(i, str) else json.dumps(i), "output": o if isinstance(o, str) else json.dumps(o)}
+        tests = [{"input": i if isinstance(i, str) else json.dumps(i),
+                  "output": o if isinstance(o, str) else json.dumps(o)}
                  for i, o in zip(io["inputs"], io["outputs"], strict=True)]
         return {"kind": "stdio", "fn_name": None, "tests": tests}, "stdio", None
     except (GroundTruthError, ValueError) as exc:
@@ -178,7 +182,8 @@ def convert_released_row(row: dict[str, Any], index: int, where: str) -> RLRow:
     )
 
 
-def iter_released_rows(path: str | os.PathLike, limit: int | None = None, batch_size: int = 256) -> Iterator[dict[str, Any]]:
+def iter_released_rows(path: str | os.PathLike, limit: int | None = None,
+                       batch_size: int = 256) -> Iterator[dict[str, Any]]:
     """Stream rows of one released parquet file (record batches; never the whole file)."""
     pf = pq.ParquetFile(path, pre_buffer=False)  # stream: pre-buffering reads far ahead
     seen = 0

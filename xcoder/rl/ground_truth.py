@@ -106,7 +106,8 @@ def parse_ground_truth(ground_truth: Any) -> TestSuite:
         kind = "call" if fn_name else "stdio"
         inputs, outputs = data["inputs"], data.get("outputs")
         if outputs is None or len(inputs) != len(outputs):
-            raise GroundTruthError(f"ground_truth: {len(inputs)} inputs but outputs {'missing' if outputs is None else len(outputs)}")
+            got = "missing" if outputs is None else len(outputs)
+            raise GroundTruthError(f"ground_truth: {len(inputs)} inputs but outputs {got}")
         if kind == "call":
             tests = [JudgeTest(input=_call_input(i), output=_as_text(o)) for i, o in zip(inputs, outputs)]
         else:

@@ -174,7 +174,8 @@ def run(cfg: DictConfig, dry_run: bool) -> int:
     try:
         return _run_verl(cfg, dry_run) if backend == "verl" else _run_swift(cfg, dry_run)
     except FileNotFoundError as exc:  # missing input data / model: one line naming the file, exit 2 like sft
-        hint = " (run `xcoder synth` first, or set rl.data.source=released)" if str(cfg.rl.data.source) == "synth" else ""
+        hint = (" (run `xcoder synth` first, or set rl.data.source=released)"
+                if str(cfg.rl.data.source) == "synth" else "")
         log.error("rl: %s%s", exc, hint)
         return 2
     except (SchemaError, runs.CheckpointError) as exc:
