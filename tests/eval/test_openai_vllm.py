@@ -77,7 +77,8 @@ def test_whole_stage_through_openai_backend_against_real_vllm(vllm_server, tiny_
                    "eval.sampling.max_tokens=24"])
     with Judge(workers=2) as judge:
         res = run_eval(cfg, judge=judge)
-    rows = [json.loads(line) for line in next(Path(tmp_path / "eval" / "generations").glob("*.jsonl")).read_text().splitlines()]
+    generations = next(Path(tmp_path / "eval" / "generations").glob("*.jsonl"))
+    rows = [json.loads(line) for line in generations.read_text().splitlines()]
     assert len(rows) == 6 * 2 and {r["finish_reason"] for r in rows} <= {"stop", "length"}
     for name in ("v5", "v6"):
         s = res["windows"][name]["score"]

@@ -25,7 +25,8 @@ def judge():
 
 
 def cfg_for(tmp_path: Path, *overrides: str):
-    return compose(["experiment=demo", f"eval.output_dir={tmp_path}/eval", f"run.output_dir={tmp_path}/run", *overrides])
+    return compose(["experiment=demo", f"eval.output_dir={tmp_path}/eval", f"run.output_dir={tmp_path}/run",
+                    *overrides])
 
 
 def reference(tmp_path: Path, *overrides: str):

@@ -1,7 +1,8 @@
 """Sampling n completions per problem, saved as they arrive and resumable.
 
 Generations live in `<output_dir>/generations/<key>.jsonl`, where `key` hashes everything that
-changes the samples except n (model path and identity: resolved target, config hash, file sizes/mtimes; backend model name, prompt template version, sampling params):
+changes the samples except n (model path and identity: resolved target, config hash, file sizes/mtimes;
+backend model name, prompt template version, sampling params):
 a rerun reads the file, asks the backend only for the missing samples, and scoring reruns read it
 without generating again. A torn last line (killed mid-write) is ignored and counted.
 """

@@ -90,7 +90,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
         data = results["windows"][w]
         out.append(f"## {w}: by difficulty / platform")
         out.append("")
-        out.append(f"| group | problems | avg@{n} | std | " + " | ".join(f"pass@{k}" for k in data["score"].get("pass@k", {})) + " |")
+        pass_k = " | ".join(f"pass@{k}" for k in data["score"].get("pass@k", {}))
+        out.append(f"| group | problems | avg@{n} | std | {pass_k} |")
         out.append("|" + "---|" * (4 + len(data["score"].get("pass@k", {}))))
         for label, part in [("all", {"all": data["score"]}), ("difficulty", data["by_difficulty"]),
                             ("platform", data["by_platform"])]:

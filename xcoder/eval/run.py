@@ -44,7 +44,8 @@ def _source_desc(b: DictConfig) -> str:
     if b.name != "livecodebench":
         return f"{b.local_path or 'package data'}"
     if b.source == "hub":
-        return f"hub {lcb_data.HUB_REPO}@{b.hub_revision} {b.release_tag} ({', '.join(lcb_data.release_files(b.release_tag))})"
+        files = ", ".join(lcb_data.release_files(b.release_tag))
+        return f"hub {lcb_data.HUB_REPO}@{b.hub_revision} {b.release_tag} ({files})"
     return f"local {b.local_path}"
 
 
