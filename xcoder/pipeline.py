@@ -23,8 +23,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -280,7 +281,8 @@ def print_ray_chain(cfg: DictConfig, stages: Sequence[str], overrides: Sequence[
     print("# 2. On the head node, in order (each stage reads the previous one's files):")
     for stage in stages:
         if stage == "sft" and int(cfg.cluster.nnodes) > 1:
-            print(f"# sft on {cfg.cluster.nnodes} nodes: one launcher per node (NODE_RANK 0..{int(cfg.cluster.nnodes) - 1}):")
+            last_rank = int(cfg.cluster.nnodes) - 1
+            print(f"# sft on {cfg.cluster.nnodes} nodes: one launcher per node (NODE_RANK 0..{last_rank}):")
             print(f"NNODES={cfg.cluster.nnodes} NODE_RANK=$NODE_RANK MASTER_ADDR=HEAD_IP MASTER_PORT=29500 "
                   f"NPROC_PER_NODE={gpus} bash sft-recipe/train_sft.sh {shlex.join(overrides)}")
             continue

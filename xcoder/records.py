@@ -11,8 +11,9 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -424,7 +425,7 @@ class RecordWriter:
             self._writer.close()
             self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

@@ -87,10 +87,9 @@ def test_paper_qwen3_uses_qwen3_base_and_the_same_recipe(capsys):
 
 @pytest.fixture(scope="module")
 def swift_parser():
-    from transformers import HfArgumentParser
-
     from swift.arguments import SftArguments
     from swift.utils.utils import _patch_get_type_hints
+    from transformers import HfArgumentParser
 
     with _patch_get_type_hints():
         return HfArgumentParser([SftArguments])
@@ -119,7 +118,8 @@ def test_the_swift_argument_check_catches_renamed_options(swift_parser):
 def test_switches_are_documented_swift_arguments(swift_parser):
     with pytest.raises(LaunchError, match="packing=true needs sft.swift.lazy_tokenize=false"):
         build_command(compose(["sft.swift.packing=true"]), model="m", dataset="d", environ={})
-    cfg = compose(["sft.swift.packing=true", "sft.swift.lazy_tokenize=false", "sft.swift.padding_free=true", "sft.swift.use_liger_kernel=true",
+    cfg = compose(["sft.swift.packing=true", "sft.swift.lazy_tokenize=false", "sft.swift.padding_free=true",
+                   "sft.swift.use_liger_kernel=true",
                    "sft.swift.sequence_parallel_size=4"])
     argv = swift_flags(cfg.sft.swift)
     ns, remaining = swift_parser.parse_known_args(argv)

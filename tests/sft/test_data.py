@@ -71,7 +71,8 @@ def test_synth_parquet_converts_keeping_think_and_counts_drops(tmp_path, tiny_mo
     assert len(out) == 6 and stats.rows_read == 9 and stats.rows_written == 6
     assert stats.dropped == {"duplicate": 1, "too_long": 1, "unclosed_think": 1}
     assert out[0] == {"messages": rows[0].messages}  # the assistant turn keeps <think>…</think> + answer
-    assert out[0]["messages"][-1]["content"].startswith("<think>\n") and "</think>\n\nThe answer" in out[0]["messages"][-1]["content"]
+    content = out[0]["messages"][-1]["content"]
+    assert content.startswith("<think>\n") and "</think>\n\nThe answer" in content
     assert stats.with_think == 6 and 0 < stats.tokens["p50"] <= stats.tokens["max"] <= 300
     on_disk = json.loads((jsonl.parent / "stats.json").read_text())
     assert on_disk["dropped"] == stats.dropped and on_disk["rows_written"] == 6 and on_disk["tokens"]["p99"] > 0

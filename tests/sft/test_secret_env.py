@@ -27,7 +27,7 @@ def test_mask_env_hides_secret_named_values_only():
     assert env["WANDB_API_KEY"] == "a"  # a copy: the launch env keeps the value
 
 
-def test_sft_env_secret_is_masked_in_dry_run_log_and_manifest(tmp_path, fake_swift, tiny_model, capsys, caplog):
+def test_sft_env_secret_is_masked_in_dry_run_log_and_manifest(tmp_path, fake_swift, tiny_model, capsys, caplog):  # noqa: F811 (the fixture imported above)
     exe, calls = fake_swift
     env_dump = tmp_path / "swift-env.json"
     probe = tmp_path / "probe-swift"  # the real swift process must still see the key

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from xcoder.config import compose
 from xcoder import runs
+from xcoder.config import compose
 from xcoder.registry import stage_cli
 from xcoder.sft.data import SFTDataError
 from xcoder.sft.stage import run

@@ -328,5 +328,6 @@ def wait_for(data_cfg: Any, tokenizer_path: str, *, timeout_s: float, poll_s: fl
             return output_paths(data_cfg)[0], done
         if time.monotonic() > deadline:
             raise SFTDataError(f"timed out after {timeout_s:.0f}s waiting for rank 0 to write "
-                               f"{output_paths(data_cfg)[1]} with key {key} (is sft.output_dir on a shared filesystem?)")
+                               f"{output_paths(data_cfg)[1]} with key {key} "
+                               "(is sft.output_dir on a shared filesystem?)")
         time.sleep(poll_s)
