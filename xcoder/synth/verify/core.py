@@ -115,9 +115,14 @@ def _python_equal_form(value: Any) -> Any:
     return value
 
 
+def _decimal_form(token: str) -> str:
+    value = Decimal(token)
+    return "0" if value.is_zero() else str(value.normalize())  # Decimal("-0") == Decimal("0")
+
+
 def _lcb_line_form(line: str) -> str:
     try:
-        return "\x00".join(str(Decimal(token).normalize()) for token in line.split()) if line else line
+        return "\x00".join(_decimal_form(token) for token in line.split()) if line else line
     except (InvalidOperation, ValueError):
         return line
 
