@@ -5,9 +5,10 @@ programs — one in eight wrong —, prompted inputs, generator and validator pr
 
 Prints per size: tasks/s per stage, peak RSS of the driver (`xcoder synth`) and of the judge
 processes (sampled from /proc every 0.2 s), output bytes; then the peak-RSS ratio between the
-sizes. With `--kill` it also runs the larger size again, SIGKILLs it when verify is half done,
-reruns the same command and compares: units lost, LLM requests repeated (server-side count of
-attempts per prompt + seed), and whether every output parquet equals the uninterrupted run's.
+sizes. With `--kill` it reruns verify + export of the larger size (the earlier stages resume from
+their journals), SIGKILLs it when verify is half done, reruns the same command and compares: units
+lost, LLM requests made (server-side count per prompt + seed; a resumed run should ask nothing), and
+whether every output parquet equals the uninterrupted run's.
 
     python -m xcoder.synth.bench_scale [--sizes 300,3000] [--kill] [--workdir outputs/bench_scale]
 """
@@ -272,8 +273,14 @@ def measure(size: int, root: Path, port: int) -> dict[str, Any]:
 
 
 def kill_and_resume(size: int, root: Path, reference: dict[str, str], port: int) -> dict[str, Any]:
+    """Rerun verify + export of the uninterrupted run (a copy of its directory without them: the
+    earlier stages resume from their journals), SIGKILL it when verify is half done, rerun the same
+    command, and compare every output with the uninterrupted run's. Why a copy: a fresh live run is
+    not byte-comparable — under load a generator or validator can time out in one run and not in the
+    other, which changes the test set; resume must not change anything, and that is what is checked."""
     workdir = root / f"n{size}_killed"
     shutil.rmtree(workdir, ignore_errors=True)
+    shutil.copytree(root / f"n{size}", workdir, ignore=shutil.ignore_patterns("verify", "export"))
     subtrees = root / f"subtrees_{size}.parquet"
     server = FakeServer(port)
     try:
@@ -317,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(target <= 1.5x); judge {results[1]['judge_peak_mb'] / max(1e-9, results[0]['judge_peak_mb']):.2f}x")
     if args.kill:
         k = kill_and_resume(large, root, results[1]["outputs"], port)
-        print(f"\nkill -9 at verify {k['verify_done_at_kill']}/{k['tasks']} tasks, rerun of the same command: "
+        print(f"\nkill -9 at verify {k['verify_done_at_kill']}/{k['tasks']} tasks (a copy of the {large}-task run, "
+              f"verify + export redone), rerun of the same command: "
               f"exit {k['resume_returncode']}, verify resumed {k['resumed_units']} + processed {k['processed_units']} "
               f"= {k['resumed_units'] + k['processed_units']} of {k['tasks']} (lost: "
               f"{k['tasks'] - k['resumed_units'] - k['processed_units']}), LLM requests {k['requests']} "

@@ -144,12 +144,14 @@ class Journal:
 
 def stream_units(units: Iterable[tuple[str, Any]], journal: Journal, *, window: int,
                  process: Callable[[list[tuple[str, Any]]], None],
-                 emit: Callable[[dict[str, Any]], None]) -> tuple[int, int]:
+                 emit: Callable[[dict[str, Any]], None],
+                 label: tuple[str, str] = ("synth", "units")) -> tuple[int, int]:
     """Walk `(key, item)` units in order, `window` at a time: `process` gets the window's units that
     the journal does not hold yet (it journals what it finishes); then `emit` gets the journal entry
     of each of the window's finished units, in unit order. Memory is bounded by one window whatever
     the number of units, and the emitted order (hence the stage's output) does not depend on where an
-    earlier run stopped. Returns (units seen, units found already done)."""
+    earlier run stopped. Logs `<stage>: N <units>, R already done, T to do` (label = (stage, units)).
+    Returns (units seen, units found already done)."""
     seen = resumed = 0
     pending: list[tuple[str, Any]] = []
 
@@ -170,6 +172,8 @@ def stream_units(units: Iterable[tuple[str, Any]], journal: Journal, *, window: 
             flush()
     if pending:
         flush()
+    stage, what = label
+    log.info("%s: %d %s, %d already done, %d to do", stage, seen, what, resumed, seen - resumed)
     return seen, resumed
 
 

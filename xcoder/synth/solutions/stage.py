@@ -80,7 +80,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 by_teacher[sol.teacher] = by_teacher.get(sol.teacher, 0) + 1
             bar.update(1)
 
-        n_units, resumed = stream_units(units, journal, window=int(cfg.synth.batch_size), process=process, emit=emit)
+        n_units, resumed = stream_units(units, journal, window=int(cfg.synth.batch_size),
+                                        process=process, emit=emit, label=("solutions", "tasks"))
     bar.close()
     journal.close()
     counter.kept = sum(by_teacher.values())

@@ -110,7 +110,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 styles[task.style] += 1
             bar.update(1)
 
-        n_units, resumed = stream_units(units(), journal, window=int(cfg.synth.batch_size), process=process, emit=emit)
+        n_units, resumed = stream_units(units(), journal, window=int(cfg.synth.batch_size),
+                                        process=process, emit=emit, label=("tasks", "subtrees"))
     bar.close()
     journal.close()
     if screen.index is not None:

@@ -88,7 +88,7 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
                 bar.update(1)
 
             n_units, resumed = stream_units(units, journal, window=int(cfg.synth.batch_size), process=process,
-                                            emit=emit)
+                                            emit=emit, label=("tests", "tasks"))
     finally:
         if own_judge and judge is not None:
             judge.close()

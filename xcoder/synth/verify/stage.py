@@ -129,7 +129,8 @@ def run(cfg: DictConfig, judge: Any = None) -> dict[str, Any]:
 
             # a window holds at least one judge batch, so run_many calls stay as large as configured
             window = max(int(cfg.synth.batch_size), int(vcfg.tasks_per_judge_batch))
-            n_units, resumed = stream_units(units(), journal, window=window, process=process, emit=emit)
+            n_units, resumed = stream_units(units(), journal, window=window,
+                                            process=process, emit=emit, label=("verify", "tasks"))
     finally:
         if own_judge and judge is not None:
             judge.close()
