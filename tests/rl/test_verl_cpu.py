@@ -213,3 +213,19 @@ def test_hf_server_logprobs_are_of_the_sampling_distribution(tiny_model):
         logits = server.model(input_ids=ids).logits[0, len(prompt) - 1:-1] / temperature
     want = torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(out.token_ids).unsqueeze(-1)).squeeze(-1)
     assert out.log_probs == pytest.approx(want.tolist(), abs=1e-4)
+
+
+def test_cpu_profile_sizes_ray_for_two_ranks_and_stock_verl_accepts_it():
+    """`rl.cpu=true rl.gpus_per_node=2`: 2 FSDP ranks on 2 logical Ray GPUs, a CPU bundle more per rank;
+    verl's own validator checks the batch sizes divide by the world size."""
+    from verl.trainer.main_ppo import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    _, two, _ = _plan(["experiment=demo", "rl.cpu=true", "rl.gpus_per_node=2"])
+    assert "trainer.n_gpus_per_node=2" in two and "+ray_kwargs.ray_init.num_gpus=2" in two
+    assert "ray_kwargs.ray_init.num_cpus=11" in two and "actor_rollout_ref.rollout.name=hf" in two
+    _, one, _ = _plan(["experiment=demo"])
+    assert "ray_kwargs.ray_init.num_cpus=8" in one
+    composed = _verl_config(two)
+    assert composed.trainer.n_gpus_per_node == 2
+    validate_config(composed, use_reference_policy=need_reference_policy(composed), use_critic=need_critic(composed))

@@ -51,6 +51,7 @@ class HFRolloutServer:
     def __init__(self, config: Any, model_config: Any, replica_rank: int) -> None:
         from transformers import AutoModelForCausalLM
 
+        _visible_log()
         threads = int(os.environ.get("OMP_NUM_THREADS", "1") or 1)
         torch.set_num_threads(max(1, threads))
         self.prompt_length = int(_field(config, "prompt_length", 512))
@@ -130,7 +131,7 @@ class HFRolloutServer:
         top_k = int(params.get("top_k", -1) if params.get("top_k") is not None else -1)
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_new, "do_sample": temperature > 0, "pad_token_id": self.pad_id,
-            "eos_token_id": sorted(self.eos_ids) or None, "return_dict_in_generate": True, "output_logits": True,
+            "eos_token_id": sorted(self.eos_ids) or None, "return_dict_in_generate": True, "output_scores": True,
             "repetition_penalty": float(params.get("repetition_penalty", 1.0) or 1.0),
         }
         if temperature > 0:
@@ -143,7 +144,9 @@ class HFRolloutServer:
         self.batches += 1
         out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         new = out.sequences[:, width:]
-        logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
+        # log-probs of the distribution sampled from (after temperature/top-k/top-p), as verl asks vLLM for
+        # (`logprobs_mode: processed_logprobs`) and as the actor recomputes them (logits / temperature)
+        logprobs = torch.log_softmax(torch.stack(out.scores, dim=1).float(), dim=-1)
         want_lp = bool(params.get("logprobs"))
         results = []
         for i, p in enumerate(prompts):
@@ -209,6 +212,14 @@ class HFRolloutServer:
 
     async def stop_profile(self) -> None:
         return None
+
+
+def _visible_log() -> None:
+    """The server's lines (start, every weight sync with its step) in the Ray actor's log, which the
+    driver echoes: a Ray actor process has no logging handler, so INFO would be dropped."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s:%(asctime)s:%(message)s")
+    log.setLevel(logging.INFO)
 
 
 def _params_key(params: dict[str, Any]) -> str:

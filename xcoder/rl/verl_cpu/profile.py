@@ -16,7 +16,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 MODULE = "xcoder.rl.verl_cpu"
-RAY_NUM_CPUS = 8  # logical: one FSDP rank asks Ray for {CPU: 3, GPU: 1}; Ray's default (#cores = 2) hangs silently
+RAY_NUM_CPUS = 8  # logical, one rank: a rank asks Ray for {CPU: 3, GPU: 1}; Ray's default (#cores = 2) hangs silently
+RAY_CPUS_PER_RANK = 3  # verl's RayResourcePool bundle: {CPU: max_colocate_count (3), GPU: 1} per rank
 
 
 def cpu_enabled(rl: DictConfig) -> bool:
@@ -28,6 +29,17 @@ def cpu_enabled(rl: DictConfig) -> bool:
     if mode != "auto":
         raise ValueError(f"rl.cpu must be auto, true or false, got {rl.get('cpu')!r}")
     return int(rl.gpus_per_node) == 0
+
+
+def cpu_ranks(rl: DictConfig) -> int:
+    """FSDP ranks per node of a CPU launch: `rl.gpus_per_node` logical Ray GPUs (0, the CPU default,
+    is one rank). `rl.cpu=true rl.gpus_per_node=2` runs two ranks over gloo on one machine."""
+    return max(1, int(rl.gpus_per_node))
+
+
+def ray_num_cpus(rl: DictConfig) -> int:
+    """Ray's logical CPUs: each further rank adds its bundle to the one-rank budget."""
+    return RAY_NUM_CPUS + RAY_CPUS_PER_RANK * (cpu_ranks(rl) - 1)
 
 
 def ray_temp_dir(rl: DictConfig) -> str:
@@ -43,7 +55,7 @@ def cpu_overrides(rl: DictConfig) -> list[tuple[str, Any]]:
     """Overrides of verl's ppo_trainer.yaml keys (win over `rl.verl`): the mechanics, not the tuning."""
     return [
         ("trainer.use_v1", False),                       # legacy trainer: the v1 one needs TransferQueue
-        ("trainer.n_gpus_per_node", 1),                  # one FSDP rank on one logical Ray "GPU"
+        ("trainer.n_gpus_per_node", cpu_ranks(rl)),      # FSDP ranks, one per logical Ray "GPU"
         ("trainer.device", "cpu"),
         ("actor_rollout_ref.rollout.name", "hf"),        # xcoder.rl.verl_cpu.hf_rollout
         ("actor_rollout_ref.rollout.mode", "async"),
@@ -55,7 +67,7 @@ def cpu_overrides(rl: DictConfig) -> list[tuple[str, Any]]:
         ("actor_rollout_ref.ref.fsdp_config.strategy", "fsdp2"),
         ("data.dataloader_num_workers", 0),
         ("reward.num_workers", 1),
-        ("ray_kwargs.ray_init.num_cpus", RAY_NUM_CPUS),
+        ("ray_kwargs.ray_init.num_cpus", ray_num_cpus(rl)),
         ("trainer.logger", _with_file_logger(rl)),      # per-step metrics as JSON lines (the report's reward curve)
     ]
 
@@ -70,7 +82,7 @@ def cpu_added(rl: DictConfig) -> list[tuple[str, Any]]:
     """Keys verl's YAML lacks (rendered `+key=value`)."""
     return [
         ("actor_rollout_ref.model.override_config.attn_implementation", "sdpa"),  # default: flash_attention_2
-        ("ray_kwargs.ray_init.num_gpus", 1),
+        ("ray_kwargs.ray_init.num_gpus", cpu_ranks(rl)),  # one logical GPU per rank
         ("ray_kwargs.ray_init._temp_dir", ray_temp_dir(rl)),
     ]
 
@@ -80,6 +92,6 @@ def cpu_env() -> dict[str, str]:
     return {
         "VERL_USE_EXTERNAL_MODULES": MODULE,  # verl/__init__ imports it in every process: platform, rollout, patches
         "VERL_PLATFORM": "cpu",
-        "VERL_ENGINE_DEVICE": "cuda",          # verl registers its FSDP engine for cuda/npu only; it runs on CPU tensors
+        "VERL_ENGINE_DEVICE": "cuda",          # verl registers its FSDP engine for cuda/npu only; runs on CPU tensors
         "RAY_ADDRESS": "",                     # never join another Ray cluster: the private one of ray_temp_dir
     }
