@@ -19,11 +19,11 @@ import asyncio
 import json
 import logging
 import os
-from typing import Any, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import ray
 import torch
-
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry, TokenOutput
 
@@ -266,8 +266,10 @@ class HFServerAdapter(BaseRollout):
     async def release(self) -> None:
         return None
 
-    async def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]] | AsyncIterator[tuple[str, torch.Tensor]],
-                             global_steps: int | None = None, wire_format: str = "named_tensors", **kwargs: Any) -> None:
+    async def update_weights(self,
+                             weights: Iterable[tuple[str, torch.Tensor]] | AsyncIterator[tuple[str, torch.Tensor]],
+                             global_steps: int | None = None, wire_format: str = "named_tensors",
+                             **kwargs: Any) -> None:
         if wire_format != "named_tensors":
             raise NotImplementedError(f"the hf CPU rollout takes wire_format='named_tensors', got {wire_format!r}")
         if kwargs.get("peft_config") is not None:

@@ -33,7 +33,8 @@ def check_process_group_init(fn: Any) -> None:
     """`initialize_global_process_group_ray(timeout_second=None, backend=None)` as in 0.9.1."""
     params = list(inspect.signature(fn).parameters.values())
     shape = [(p.name, p.default) for p in params]
-    if shape != [("timeout_second", None), ("backend", None)] and shape != [("timeout_second", None), ("backend", CPU_BACKEND)]:
+    if (shape != [("timeout_second", None), ("backend", None)]
+            and shape != [("timeout_second", None), ("backend", CPU_BACKEND)]):
         raise VerlPatchError(f"verl.utils.distributed.initialize_global_process_group_ray changed: signature {shape}, "
                              "expected (timeout_second=None, backend=None)")
 

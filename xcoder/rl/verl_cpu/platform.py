@@ -9,9 +9,10 @@ launcher gives Ray logical GPUs with `ray_init.num_gpus`, one per FSDP rank).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 
@@ -122,7 +123,7 @@ def _platform_cls() -> type:
         def set_device(self, device_index: int) -> None:
             return None
 
-        def synchronize(self, device_index: Optional[int] = None) -> None:
+        def synchronize(self, device_index: int | None = None) -> None:
             return None
 
         def manual_seed(self, seed: int) -> None:
@@ -137,7 +138,7 @@ def _platform_cls() -> type:
         def empty_cache(self) -> None:
             return None
 
-        def get_device_capability(self, device_index: int = 0) -> tuple[Optional[int], Optional[int]]:
+        def get_device_capability(self, device_index: int = 0) -> tuple[int | None, int | None]:
             return None, None
 
         def communication_backend_name(self) -> str:
