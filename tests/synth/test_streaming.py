@@ -105,9 +105,10 @@ def test_scale_chain_killed_mid_verify_resumes_without_loss_repeat_or_difference
     from xcoder.synth import bench_scale
 
     port = bench_scale.free_port()
-    ref = bench_scale.measure(12, tmp_path, port)
+    small_batches = ["synth.batch_size=2", "synth.verify.tasks_per_judge_batch=2"]  # a midpoint to kill at
+    ref = bench_scale.measure(12, tmp_path, port, small_batches)
     assert ref["returncode"] == 0 and ref["kept"] == 12 and ref["repeated"] == 0
-    res = bench_scale.kill_and_resume(12, tmp_path, ref["outputs"], port)
+    res = bench_scale.kill_and_resume(12, tmp_path, ref["outputs"], port, small_batches)
     assert res["killed"] and 0 < res["verify_done_at_kill"] < 12
     assert res["resumed_units"] == res["verify_done_at_kill"] and res["resumed_units"] + res["processed_units"] == 12
     assert res["repeated"] == 0 and res["identical"], res["differing"]

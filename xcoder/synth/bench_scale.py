@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,21 +184,21 @@ class RssSampler(threading.Thread):
         self.join(5)
 
 
-def synth_command(workdir: Path, subtrees: Path, url: str) -> list[str]:
+def synth_command(workdir: Path, subtrees: Path, url: str, overrides: Sequence[str] = ()) -> list[str]:
     return [sys.executable, "-m", "xcoder.cli", "synth", f"run.output_dir={workdir}", "run.name=bench_scale",
             f"synth.features.subtrees_parquet={subtrees}", "synth.stages=[tasks,solutions,tests,verify,export]",
             f"llm.endpoints=[{url}]", "llm.model=bench", "llm.api_key_env=XCODER_BENCH_KEY", "llm.concurrency=64",
             "synth.tasks.style_cycle=[codeforces]", "synth.solutions.teachers=[{name: t, model: null, n: 8}]",
             "synth.tests.generator.seeds={small: 1, edge: 1, stress: 1}", "synth.tests.max_tests=8",
-            "synth.verify.golden.min_tests=4", "judge.workers=2", "synth.export.plots=false"]
+            "synth.verify.golden.min_tests=4", "judge.workers=2", "synth.export.plots=false", *overrides]
 
 
 def run_chain(workdir: Path, subtrees: Path, url: str, *, kill_at_verify: float | None = None,
-              tasks: int = 0) -> dict[str, Any]:
+              tasks: int = 0, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One `xcoder synth` run as a subprocess; returns wall time, peak RSS and whether it was killed."""
     env = {**os.environ, "XCODER_BENCH_KEY": "not-a-secret", "TQDM_DISABLE": "1"}
     t0 = time.monotonic()
-    proc = subprocess.Popen(synth_command(workdir, subtrees, url), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(synth_command(workdir, subtrees, url, overrides), env=env, stdout=subprocess.DEVNULL,
                             stderr=open(workdir.parent / f"{workdir.name}.log", "ab"), start_new_session=True)
     sampler = RssSampler(proc.pid)
     sampler.start()
@@ -253,13 +254,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def measure(size: int, root: Path, port: int) -> dict[str, Any]:
+def measure(size: int, root: Path, port: int, overrides: Sequence[str] = ()) -> dict[str, Any]:
     workdir = root / f"n{size}"
     shutil.rmtree(workdir, ignore_errors=True)
     subtrees = write_subtrees(root / f"subtrees_{size}.parquet", size)
     server = FakeServer(port)
     try:
-        run = run_chain(workdir, subtrees, server.url)
+        run = run_chain(workdir, subtrees, server.url, overrides=overrides)
         stats = server.stats()
     finally:
         server.close()
@@ -272,7 +273,8 @@ def measure(size: int, root: Path, port: int) -> dict[str, Any]:
             "outputs": outputs_of(workdir)}
 
 
-def kill_and_resume(size: int, root: Path, reference: dict[str, str], port: int) -> dict[str, Any]:
+def kill_and_resume(size: int, root: Path, reference: dict[str, str], port: int,
+                    overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Rerun verify + export of the uninterrupted run (a copy of its directory without them: the
     earlier stages resume from their journals), SIGKILL it when verify is half done, rerun the same
     command, and compare every output with the uninterrupted run's. Why a copy: a fresh live run is
@@ -284,10 +286,10 @@ def kill_and_resume(size: int, root: Path, reference: dict[str, str], port: int)
     subtrees = root / f"subtrees_{size}.parquet"
     server = FakeServer(port)
     try:
-        first = run_chain(workdir, subtrees, server.url, kill_at_verify=0.5, tasks=size)
+        first = run_chain(workdir, subtrees, server.url, kill_at_verify=0.5, tasks=size, overrides=overrides)
         journal = workdir / "synth" / "verify" / "journal.jsonl"
         done_at_kill = sum(1 for _ in open(journal, "rb")) if journal.exists() else 0
-        second = run_chain(workdir, subtrees, server.url)
+        second = run_chain(workdir, subtrees, server.url, overrides=overrides)
         stats = server.stats()
     finally:
         server.close()
