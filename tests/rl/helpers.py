@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 from xcoder.records import RLRow, write_records
@@ -106,3 +109,25 @@ def mixed_policy(tiny_model: Path, out: Path, steps: int = 150, seed: int = 0) -
         opt.zero_grad()
     model.save_pretrained(out)
     return out
+
+
+def kill_private_run(proc: subprocess.Popen, ray_dir: str) -> None:
+    """SIGKILL a launched process group, then any process of OUR private Ray session (matched by its
+    temp dir in the command line): a timed-out CPU verl run must not leave Ray daemons behind."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            cmd = (pid_dir / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if ray_dir in cmd:
+            try:
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 
 from xcoder.rl.curve import mean_reward, verl_steps
 
-from .helpers import mixed_policy, write_sum_parquet
+from .helpers import kill_private_run, mixed_policy, write_sum_parquet
 
 STEPS = 16        # 32 prompts / 2 per step
 WINDOW = 4        # first / last steps compared
@@ -111,24 +110,6 @@ def test_reward_rises_with_the_true_reward_and_not_with_a_flipped_one(backend, s
         assert rise < MARGIN, judge_units
 
 
-def _kill_group(proc: subprocess.Popen, ray_dir: str) -> None:
-    """SIGKILL the launched process group, then any Ray daemon of OUR private session (by pid)."""
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            cmd = (pid_dir / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if ray_dir in cmd:
-            try:
-                os.kill(int(pid_dir.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 @pytest.mark.slow
 def test_verl_cpu_run_saves_merges_resumes_after_kill_and_restarts_on_a_new_config(signal_task, tmp_path):
     from transformers import AutoModelForCausalLM
@@ -149,7 +130,7 @@ def test_verl_cpu_run_saves_merges_resumes_after_kill_and_restarts_on_a_new_conf
             assert time.monotonic() < deadline, "no checkpoint within the timeout"
             time.sleep(1)
     finally:
-        _kill_group(proc, _ray_dir(out))
+        kill_private_run(proc, _ray_dir(out))
     assert not (out / "manifest.json").exists()
     # 2. the same command resumes from global_step_2 and finishes steps 3-4
     rerun = subprocess.run([*XCODER, *args], env=_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT)

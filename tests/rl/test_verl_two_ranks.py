@@ -19,39 +19,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .helpers import mixed_policy, write_sum_parquet
+from .helpers import kill_private_run, mixed_policy, write_sum_parquet
 
 TIMEOUT = 900
 STEPS = 2
 XCODER = [sys.executable, "-m", "xcoder.cli", "rl"]
-
-
-def _kill_run(proc: subprocess.Popen, ray_dir: str) -> None:
-    """SIGKILL the launched process group, then any process of OUR private Ray session (by pid)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=60)
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            cmd = (pid_dir / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if ray_dir in cmd:
-            try:
-                os.kill(int(pid_dir.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
@@ -84,7 +62,7 @@ def test_verl_grpo_two_fsdp_ranks_over_gloo(tiny_model, tmp_path, ray_dir):
     try:
         text, _ = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
-        _kill_run(proc, ray_dir)
+        kill_private_run(proc, ray_dir)
         pytest.fail(f"two-rank verl run exceeded {TIMEOUT} s")
     assert proc.returncode == 0, text[-4000:]
 
